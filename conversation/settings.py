@@ -1,0 +1,62 @@
+"""One settings object, loaded once in the entry point and passed down (env prefix CONCIERGE_)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_CATALOG = Path("data/movielens-latest-small")
+
+
+def _default_cache() -> Path:
+    return Path.home() / ".cache" / "concierge"
+
+
+class Settings(BaseSettings):
+    """Effective configuration. Every field can be set as CONCIERGE_<FIELD> or in a .env file."""
+
+    model_config = SettingsConfigDict(env_prefix="CONCIERGE_", env_file=".env", extra="ignore")
+
+    # Which chat model answers.
+    llm_backend: Literal["local", "openai"] = Field(
+        "local", description="'local' runs the embedded GGUF in-process; 'openai' uses any OpenAI-compatible endpoint."
+    )
+    model_path: Path | None = Field(
+        None, description="A GGUF file to run instead of the bundled Qwen2.5-Coder-1.5B-Instruct Q4_K_M."
+    )
+    cache_dir: Path = Field(default_factory=_default_cache, description="Where the assembled model file is kept.")
+    llm_threads: int = Field(2, ge=1, le=256, description="CPU threads for llama.cpp.")
+    llm_context: int = Field(4096, ge=512, le=131072, description="Context window (tokens) for the local model.")
+    llm_timeout_s: float = Field(30.0, gt=0, description="Deadline for one LLM call; past it the turn degrades.")
+    llm_max_tokens: int = Field(160, ge=8, le=4096, description="Default cap on generated tokens per call.")
+
+    openai_base_url: str | None = Field(None, description="Base URL of an OpenAI-compatible API (None: api.openai.com).")
+    openai_api_key: SecretStr | None = Field(None, description="API key for the OpenAI-compatible endpoint.")
+    openai_model: str = Field("gpt-4o-mini", description="Model name at the OpenAI-compatible endpoint.")
+    openai_max_retries: int = Field(3, ge=0, le=10, description="Retries on transient errors (429, 5xx, timeouts).")
+
+    embedding_model_path: Path | None = Field(
+        None, description="A sentence-transformers model folder (default: the bundled all-MiniLM-L6-v2)."
+    )
+
+    catalog: Path = Field(DEFAULT_CATALOG, description="Catalog to recommend from (a folder or a JSONL/CSV file).")
+    data_dir: Path = Field(Path(".concierge"), description="Indexes and caches built from the catalog.")
+
+    max_questions: int = Field(3, ge=0, le=14, description="Questions asked before recommending anyway.")
+    recommend_below: int = Field(12, ge=1, description="Recommend once at most this many candidates remain.")
+    list_size: int = Field(5, ge=1, le=10, description="Items per recommendation.")
+    phrase_with_llm: bool = Field(True, description="Let the LLM phrase replies (template text if False).")
+
+    host: str = Field("127.0.0.1", description="Address the UI/API listens on.")
+    port: int = Field(7860, ge=1, le=65535, description="Port the UI/API listens on.")
+
+    def masked(self) -> dict[str, Any]:
+        """The settings as plain data, secrets masked."""
+        data = self.model_dump(mode="json")
+        for name, value in data.items():
+            if isinstance(getattr(self, name), SecretStr) and value is not None:
+                data[name] = "****"
+        return data
