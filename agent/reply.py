@@ -1,0 +1,80 @@
+"""Phrase the chosen action: the LLM writes one or two sentences; a template answers when it cannot."""
+
+from __future__ import annotations
+
+import re
+
+from agent.llm import ChatModel, LLMError, TokenCallback
+from agent.prompts import PromptTemplate
+from conversation.state import Action, ConvState, LLMCallTrace
+
+MAX_CHARS = 320
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def template_text(action: Action, state: ConvState) -> str:
+    """The non-LLM phrasing: always correct, a little plain."""
+    if action.kind == "ask" and action.attribute is not None:
+        attr = action.attribute
+        noun = {"decade": "from the", "year": "from"}.get(attr.type)
+        if noun:
+            return f"Would you like something {noun} {attr.value}?"
+        return f"Are you in the mood for something {attr.type} \u201c{attr.value}\u201d?"
+    if not action.items:
+        return "I could not find anything that fits all of that. Could you tell me something else you like?"
+    if state.accepted:
+        wanted = ", ".join(a.value for a in state.accepted)
+        return f"Here are some picks that match {wanted}:"
+    return "Here are some popular picks to start with:"
+
+
+def clean_llm_text(text: str) -> str:
+    """Keep at most two plain sentences; strip quotes and list markup the model sometimes adds."""
+    text = text.strip().strip('"').strip()
+    text = re.sub(r"^(reply|assistant)\s*:\s*", "", text, flags=re.IGNORECASE)
+    first_lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith(("-", "*"))]
+    text = " ".join(first_lines[:2])
+    sentences = _SENTENCE_END.split(text)
+    text = " ".join(sentences[:2]).strip()
+    return text[:MAX_CHARS].rstrip()
+
+
+def phrase(
+    action: Action,
+    state: ConvState,
+    user_text: str,
+    *,
+    model: ChatModel | None,
+    prompt: PromptTemplate,
+    timeout_s: float,
+    max_tokens: int,
+    on_token: TokenCallback | None = None,
+) -> tuple[str, LLMCallTrace | None, str | None]:
+    """Return (lead text, the LLM call's trace or None, fallback reason or None)."""
+    if model is None:
+        return template_text(action, state), None, None
+    messages = prompt.render(
+        action=action.kind,
+        attribute=f"{action.attribute.type} = {action.attribute.value}" if action.attribute else "",
+        items=[f"{r.title} ({r.reason})" for r in action.items],
+        accepted=[a.value for a in state.accepted],
+        rejected=[a.value for a in state.rejected],
+        user_text=user_text[:500],
+    )
+    try:
+        reply = model.chat(messages, max_tokens=max_tokens, timeout_s=timeout_s, on_token=on_token)
+    except LLMError as exc:
+        trace = LLMCallTrace(purpose="reply", model=model.name, prompt_id=prompt.id, ok=False, error=str(exc)[:200])
+        return template_text(action, state), trace, f"reply: {type(exc).__name__}"
+    trace = LLMCallTrace(
+        purpose="reply",
+        model=reply.model or model.name,
+        prompt_id=prompt.id,
+        prompt_tokens=reply.usage.prompt_tokens,
+        completion_tokens=reply.usage.completion_tokens,
+        latency_s=reply.latency_s,
+    )
+    text = clean_llm_text(reply.text)
+    if not text:
+        return template_text(action, state), trace, "reply: empty LLM text"
+    return text, trace, None

@@ -1,0 +1,45 @@
+"""Wiring: build the service from settings (the entry points call this once)."""
+
+from __future__ import annotations
+
+from agent.llm import ChatModel
+from agent.policy import PolicyConfig
+from conversation.service import ConversationService, ServiceConfig
+from conversation.settings import Settings
+from retrieval.catalog import Catalog
+
+
+def service_config(settings: Settings, *, max_questions: int | None = None) -> ServiceConfig:
+    policy = PolicyConfig(
+        max_questions=settings.max_questions if max_questions is None else max_questions,
+        recommend_below=settings.recommend_below,
+        list_size=settings.list_size,
+    )
+    return ServiceConfig(policy=policy, llm_timeout_s=settings.llm_timeout_s)
+
+
+def load_configured_catalog(settings: Settings) -> Catalog:
+    from retrieval.loaders import load_catalog
+
+    return load_catalog(settings.catalog)
+
+
+def load_configured_model(settings: Settings) -> ChatModel | None:
+    if not settings.phrase_with_llm:
+        return None
+    from agent.backends import build_chat_model
+
+    return build_chat_model(settings)
+
+
+def build_service(
+    settings: Settings,
+    *,
+    catalog: Catalog | None = None,
+    model: ChatModel | None = None,
+    max_questions: int | None = None,
+) -> ConversationService:
+    """A ConversationService over the configured catalog and chat model (either may be injected)."""
+    catalog = catalog if catalog is not None else load_configured_catalog(settings)
+    model = model if model is not None else load_configured_model(settings)
+    return ConversationService(catalog, model=model, config=service_config(settings, max_questions=max_questions))

@@ -1,0 +1,153 @@
+"""ConversationService: the one entry point that the UI, the API, the CLI and the simulators call."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+
+from agent.llm import ChatModel, TokenCallback
+from agent.policy import PolicyConfig, PopularityPolicy, template_reason
+from agent.prompts import load_prompt
+from agent.reply import phrase
+from conversation.nlu import Lexicon, Understanding, understand
+from conversation.state import Action, ChatTurn, ConvState, Recommendation, Trace, TurnResult
+from conversation.store import InMemorySessionStore, SessionStore, UnknownSession
+from retrieval.catalog import Catalog
+
+MAX_MESSAGE_CHARS = 2000
+MAX_STORED_CANDIDATES = 500
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    policy: PolicyConfig = PolicyConfig()
+    reply_prompt: str = "reply.v1"
+    llm_timeout_s: float = 30.0
+    llm_max_tokens: int = 80
+
+
+class ConversationService:
+    """Turns user messages into TurnResults over one catalog, keeping each session's ConvState in a store."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        *,
+        model: ChatModel | None,
+        config: ServiceConfig | None = None,
+        store: SessionStore | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.model = model
+        self.config = config or ServiceConfig()
+        self.store = store or InMemorySessionStore()
+        self.policy = PopularityPolicy(catalog, self.config.policy)
+        self.lexicon = Lexicon.from_catalog(catalog)
+        self.reply_prompt = load_prompt(self.config.reply_prompt)
+        self._session_locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    def start(self, *, user_id: str | None = None) -> str:
+        """Open a conversation; returns an unguessable session id."""
+        session_id = secrets.token_urlsafe(18)
+        self.store.put(ConvState(session_id=session_id, user_id=user_id))
+        return session_id
+
+    def state(self, session_id: str) -> ConvState:
+        state = self.store.get(session_id)
+        if state is None:
+            raise UnknownSession(session_id)
+        return state
+
+    def respond(self, session_id: str, text: str, *, on_token: TokenCallback | None = None) -> TurnResult:
+        """One turn: understand, update state, decide, phrase, return the structured result."""
+        with self._lock_for(session_id):
+            started = time.perf_counter()
+            state = self.state(session_id)
+            text = (text or "")[:MAX_MESSAGE_CHARS]
+            state.turn += 1
+            state.history.append(ChatTurn(role="user", text=text))
+            understood = understand(text, state, self.lexicon)
+            _apply(state, understood)
+            decision = self.policy.decide(state)
+            trace = Trace(understood=understood.summary(), candidates=len(decision.candidates))
+            action = self._action(decision, state)
+            streamed: list[str] = []
+            sink = None if on_token is None else (lambda chunk: (streamed.append(chunk), on_token(chunk)))
+            lead, llm_trace, fallback = phrase(
+                action,
+                state,
+                text,
+                model=self.model,
+                prompt=self.reply_prompt,
+                timeout_s=self.config.llm_timeout_s,
+                max_tokens=self.config.llm_max_tokens,
+                on_token=sink,
+            )
+            if on_token is not None and (fallback is not None or not streamed):
+                on_token(("\n" if streamed else "") + lead)
+            if llm_trace is not None:
+                trace.llm_calls.append(llm_trace)
+            if fallback is not None:
+                trace.fallbacks.append(fallback)
+                trace.degraded = True
+            body = _render_items(action)
+            if body and on_token is not None:
+                on_token("\n" + body)
+            reply_text = f"{lead}\n{body}" if body else lead
+            _record(state, action, decision.candidates, reply_text)
+            self.store.put(state)
+            trace.latency_s = time.perf_counter() - started
+            return TurnResult(session_id=session_id, turn=state.turn, action=action, text=reply_text, trace=trace)
+
+    def _action(self, decision, state: ConvState) -> Action:
+        if decision.kind == "ask":
+            return Action(kind="ask", attribute=decision.attribute, options=["Yes", "No", "Doesn't matter"])
+        items = [
+            Recommendation(
+                item_id=item_id,
+                title=self.catalog.items[item_id].title,
+                reason=template_reason(self.catalog, item_id, state),
+                score=round(score, 4),
+            )
+            for item_id, score in decision.ranked
+        ]
+        return Action(kind="recommend", items=items)
+
+    def _lock_for(self, session_id: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._session_locks.setdefault(session_id, threading.Lock())
+
+
+def _apply(state: ConvState, understood: Understanding) -> None:
+    for attr in understood.accepted:
+        if attr in state.rejected:
+            state.rejected.remove(attr)
+        if attr not in state.accepted:
+            state.accepted.append(attr)
+    for attr in understood.rejected:
+        if attr in state.accepted:
+            state.accepted.remove(attr)
+        if attr not in state.rejected:
+            state.rejected.append(attr)
+    if understood.reject_shown and state.last_action == "recommend":
+        state.rejected_items.extend(i for i in state.last_shown if i not in state.rejected_items)
+    state.wishes.extend(understood.wishes)
+
+
+def _record(state: ConvState, action: Action, candidates: list[str], text: str) -> None:
+    state.candidate_ids = candidates[:MAX_STORED_CANDIDATES]
+    state.last_action = action.kind
+    state.last_asked = action.attribute if action.kind == "ask" else None
+    if action.kind == "ask" and action.attribute is not None:
+        state.asked.append(action.attribute)
+    if action.kind == "recommend":
+        state.last_shown = [r.item_id for r in action.items]
+        state.shown_items.extend(i for i in state.last_shown if i not in state.shown_items)
+    state.history.append(ChatTurn(role="assistant", text=text))
+
+
+def _render_items(action: Action) -> str:
+    return "\n".join(f"{n}. {r.title} \u2014 {r.reason}" for n, r in enumerate(action.items, 1))

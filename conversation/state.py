@@ -1,0 +1,103 @@
+"""The one explicit, typed conversation state, and the structured result of a turn."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Attr(BaseModel):
+    """One attribute value of a given type, e.g. genre=Comedy."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: str
+    value: str
+
+    def __str__(self) -> str:
+        return f"{self.type}={self.value}"
+
+
+class ChatTurn(BaseModel):
+    role: Literal["user", "assistant"]
+    text: str
+
+
+class ConvState(BaseModel):
+    """Everything a conversation knows: accepted/rejected attributes and items, shown ids, turn count."""
+
+    session_id: str
+    user_id: str | None = None
+    turn: int = 0
+    accepted: list[Attr] = Field(default_factory=list)
+    rejected: list[Attr] = Field(default_factory=list)
+    asked: list[Attr] = Field(default_factory=list)
+    rejected_items: list[str] = Field(default_factory=list)
+    shown_items: list[str] = Field(default_factory=list)
+    last_shown: list[str] = Field(default_factory=list)
+    wishes: list[str] = Field(default_factory=list)
+    candidate_ids: list[str] = Field(default_factory=list)
+    last_action: Literal["none", "ask", "recommend"] = "none"
+    last_asked: Attr | None = None
+    history: list[ChatTurn] = Field(default_factory=list)
+
+    @property
+    def questions_asked(self) -> int:
+        return len(self.asked)
+
+
+class Recommendation(BaseModel):
+    item_id: str
+    title: str
+    reason: str
+    score: float = 0.0
+
+
+class Action(BaseModel):
+    """What the agent did this turn: ask about one attribute, or recommend catalog items."""
+
+    kind: Literal["ask", "recommend"]
+    attribute: Attr | None = None
+    options: list[str] = Field(default_factory=list)
+    items: list[Recommendation] = Field(default_factory=list)
+
+
+class LLMCallTrace(BaseModel):
+    purpose: str
+    model: str
+    prompt_id: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_s: float = 0.0
+    ok: bool = True
+    error: str | None = None
+
+
+class ToolCallTrace(BaseModel):
+    name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    observation: str = ""
+    latency_s: float = 0.0
+
+
+class Trace(BaseModel):
+    """How the turn was produced: understood input, tools and LLM calls, fallbacks, timing."""
+
+    understood: dict[str, Any] = Field(default_factory=dict)
+    tool_calls: list[ToolCallTrace] = Field(default_factory=list)
+    llm_calls: list[LLMCallTrace] = Field(default_factory=list)
+    fallbacks: list[str] = Field(default_factory=list)
+    degraded: bool = False
+    candidates: int = 0
+    latency_s: float = 0.0
+
+
+class TurnResult(BaseModel):
+    """What one turn returns to the UI, the API and the simulators."""
+
+    session_id: str
+    turn: int
+    action: Action
+    text: str
+    trace: Trace

@@ -1,0 +1,31 @@
+import pytest
+
+from agent.prompts import PromptError, known_prompts, load_prompt
+
+SAMPLE = {
+    "reply": dict(action="recommend", attribute="", items=["Toy Story (1995) (Comedy)"], accepted=["Comedy"],
+                  rejected=[], user_text="funny"),
+}
+
+
+@pytest.mark.parametrize("prompt_id", known_prompts())
+def test_every_prompt_loads_and_renders(prompt_id):
+    prompt = load_prompt(prompt_id)
+    messages = prompt.render(**SAMPLE[prompt_id.split(".")[0]])
+    assert messages[0].role == "system" and messages[1].role == "user"
+    assert all(m.content for m in messages)
+
+
+def test_unknown_prompt_lists_known_ones():
+    with pytest.raises(PromptError, match="reply.v1"):
+        load_prompt("reply.v99")
+
+
+def test_missing_variable_is_an_error():
+    with pytest.raises(PromptError, match="missing"):
+        load_prompt("reply.v1").render(action="ask")
+
+
+def test_catalog_text_is_marked_as_data():
+    text = load_prompt("reply.v1").render(**SAMPLE["reply"])[1].content
+    assert "<data>" in text and "Toy Story" in text
