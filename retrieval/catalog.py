@@ -71,9 +71,12 @@ class Catalog:
         interactions: Iterable[Interaction] = (),
         splits: dict[str, list[Interaction]] | None = None,
         source: str = "",
+        attribute_ids: dict[str, str] | None = None,
     ) -> None:
         self.name = name
         self.source = source
+        # Attribute value -> the source dataset's own id for it (LastFM feature indexes); empty otherwise.
+        self.attribute_ids: dict[str, str] = dict(attribute_ids or {})
         self.items: dict[str, Item] = {}
         for item in items:
             if item.id in self.items:
