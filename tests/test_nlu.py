@@ -29,8 +29,13 @@ def test_anything_but_is_a_negation():
 
 
 def test_multiword_tag_and_longest_match():
-    u = _u("a fairy tale please")
-    assert Attr(type="tag", value="fairy tale") in u.accepted
+    lexicon = Lexicon.from_catalog(tiny_movies(), min_tag_items=1)
+    u = understand("a fairy tale please", ConvState(session_id="s"), lexicon)
+    assert u.accepted == [Attr(type="tag", value="fairy tale")]
+
+
+def test_rare_tags_are_not_matched_by_default():
+    assert not _u("a fairy tale please").accepted
 
 
 def test_yes_no_skip_answer_the_last_question():
