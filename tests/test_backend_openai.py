@@ -222,6 +222,17 @@ def test_does_not_retry_a_400(server):
     assert len(server.requests) == 1
 
 
+def test_switches_to_max_completion_tokens_when_the_model_asks(server):
+    message = "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead."
+    server.script.extend([(400, {"error": {"message": message}}), (200, completion("ok")), (200, completion("again"))])
+    model = model_for(server)
+    assert model.chat([Message(role="user", content="hi")], max_tokens=9).text == "ok"
+    assert model.chat([Message(role="user", content="hi")], max_tokens=9).text == "again"
+    sent = [r["body"] for r in server.requests]
+    assert sent[0]["max_tokens"] == 9 and "max_tokens" not in sent[1] and sent[1]["max_completion_tokens"] == 9
+    assert sent[2]["max_completion_tokens"] == 9
+
+
 def test_api_key_never_in_errors_or_logs(server, caplog):
     def echo(headers):  # a careless server that quotes the credentials back
         return {"error": {"message": f"rejected {headers.get('Authorization')}"}}
@@ -247,7 +258,8 @@ def test_unreachable_base_url_fails_fast_at_start():
     started = time.monotonic()
     with pytest.raises(LLMConfigError, match="cannot reach .*CONCIERGE_OPENAI_BASE_URL"):
         build_chat_model(settings_for(f"http://127.0.0.1:{port}/v1"))
-    assert time.monotonic() - started < 3
+    elapsed = time.monotonic() - started
+    assert elapsed < 5, f"took {elapsed:.1f}s"  # connection refused is instant; slack for slow CI
 
 
 def test_silent_endpoint_times_out_into_a_config_error():
@@ -258,7 +270,7 @@ def test_silent_endpoint_times_out_into_a_config_error():
         started = time.monotonic()
         with pytest.raises(LLMConfigError, match="no answer"):
             check_endpoint(settings_for(f"http://127.0.0.1:{silent.getsockname()[1]}/v1"), timeout_s=0.5)
-        assert time.monotonic() - started < 3
+        assert time.monotonic() - started < 5
 
 
 def test_probe_checks_key_and_model(server):

@@ -58,6 +58,8 @@ class OpenAIChatModel:
         self.max_retries = max_retries
         self.retry_wait_s = retry_wait_s
         self._secret = api_key.get_secret_value()
+        # Compatible servers know `max_tokens`; OpenAI's newer models accept only `max_completion_tokens`.
+        self._token_param = "max_tokens"
         self._client = openai.OpenAI(api_key=self._secret, base_url=base_url, timeout=timeout_s, max_retries=0)
 
     def chat(
@@ -81,7 +83,7 @@ class OpenAIChatModel:
         request: dict[str, Any] = {
             "model": self.model,
             "messages": [_to_openai_message(m) for m in messages],
-            "max_tokens": max_tokens or self.default_max_tokens,
+            self._token_param: max_tokens or self.default_max_tokens,
             "temperature": temperature,
         }
         if tools:
@@ -118,13 +120,18 @@ class OpenAIChatModel:
         progress: dict[str, bool],
     ) -> ChatReply:
         remaining = max(0.5, deadline - time.monotonic())
+        extra: dict[str, Any] = {"stream": True, "stream_options": {"include_usage": True}} if on_token else {}
+        try:
+            response = self._client.chat.completions.create(**request, **extra, timeout=remaining)
+        except openai.BadRequestError as exc:
+            if "max_completion_tokens" not in str(exc) or "max_tokens" not in request:
+                raise
+            self._token_param = "max_completion_tokens"  # remembered for later calls
+            request["max_completion_tokens"] = request.pop("max_tokens")
+            response = self._client.chat.completions.create(**request, **extra, timeout=remaining)
         if on_token is None:
-            response = self._client.chat.completions.create(**request, timeout=remaining)
             return self._from_response(response, tools, started)
-        stream = self._client.chat.completions.create(
-            **request, stream=True, stream_options={"include_usage": True}, timeout=remaining
-        )
-        return self._from_stream(stream, tools, deadline, on_token, started, progress)
+        return self._from_stream(response, tools, deadline, on_token, started, progress)
 
     def _from_response(self, response: Any, tools: list[ToolSpec], started: float) -> ChatReply:
         choice = response.choices[0]
