@@ -27,7 +27,7 @@ def test_chat_ui_names_real_movies(tmp_path):
             for _ in range(4):  # answer "Doesn't matter" until it recommends
                 page.wait_for_function(
                     "() => document.querySelector('#chat').innerText.includes('Toy Story')"
-                    " || document.querySelector('#quick-replies')?.offsetParent !== null",
+                    " || !!document.querySelector('#quick-replies')?.offsetParent",
                     timeout=120_000,
                 )
                 if "Toy Story" in chat.inner_text():
