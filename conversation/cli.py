@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from typing import Annotated
@@ -103,6 +104,7 @@ def chat(
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
 ) -> None:
     """Open the Gradio chat UI (single user) on the configured catalog and model."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home: works fully offline
     from ui.gradio_app import build_ui
 
     settings = _settings()

@@ -19,8 +19,11 @@ def test_chat_ui_names_real_movies(tmp_path):
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.goto(url, wait_until="networkidle")
+            outside: list[str] = []
+            page.route("**/*", lambda route: _local_only(route, url, outside))
+            page.goto(url, wait_until="domcontentloaded", timeout=90_000)
             box = page.locator("#message textarea")
+            box.wait_for(timeout=90_000)
             box.fill("I'd like a funny animated movie")
             box.press("Enter")
             chat, quick = page.locator("#chat"), page.locator("#quick-replies")
@@ -39,3 +42,14 @@ def test_chat_ui_names_real_movies(tmp_path):
             (REPO / "reports").mkdir(exist_ok=True)
             page.screenshot(path=str(REPO / "reports" / "ui-chat.png"), full_page=True)
             browser.close()
+    assert not outside, f"the UI tried to reach the network: {outside}"
+
+
+def _local_only(route, base_url: str, outside: list[str]) -> None:
+    """CI machines reach only package registries: the page must work with everything else cut off."""
+    request_url = route.request.url
+    if request_url.startswith((base_url, "data:", "blob:")):
+        route.continue_()
+    else:
+        outside.append(request_url)
+        route.abort()
