@@ -1,11 +1,20 @@
-"""The first conversation policy: filter by what was said, rank by popularity, ask the best-splitting attribute."""
+"""CPR path reasoning: prune candidates along the conversation's path on the item–attribute graph, ask the
+attribute whose answer splits the ranker-weighted candidates most evenly, recommend when confident.
+
+This is the `graph` mode: it needs no LLM. The LLM planner (agent/planner.py) picks among the legal actions
+it exposes (`Decision.attributes`, `Decision.ranked`).
+"""
 
 from __future__ import annotations
 
 import math
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
+from typing import Protocol
 
+import numpy as np
+
+from agent.graph import ItemAttributeGraph
 from conversation.state import Attr, ConvState
 from retrieval.catalog import Catalog
 
@@ -14,11 +23,16 @@ ASK_TYPES = ("genre", "category", "decade", "tag")
 
 @dataclass(frozen=True)
 class PolicyConfig:
-    max_questions: int = 3
-    recommend_below: int = 12
+    """When to ask and when to recommend. The rule benchmark's values are tuned on `valid` (reports/)."""
+
+    max_questions: int = 3  # questions before recommending anyway
+    recommend_below: int = 12  # recommend once this few candidates remain
+    recommend_mass: float = 1.01  # ... or once the top list holds this share of candidate weight (>1: never)
+    temperature: float = 0.1  # softmax temperature over [0, 1] item scores -> candidate weights
     list_size: int = 5
     ask_types: tuple[str, ...] = ASK_TYPES
-    min_support: int = 2
+    min_support: int = 2  # an attribute must cover at least this many candidates to be asked
+    legal_attributes: int = 5  # how many top attributes the planner may choose from
 
 
 @dataclass
@@ -27,74 +41,142 @@ class Decision:
     candidates: list[str]
     ranked: list[tuple[str, float]] = field(default_factory=list)
     attribute: Attr | None = None
+    attributes: list[tuple[Attr, float]] = field(default_factory=list)  # legal questions, best first
+    top_mass: float = 0.0
 
 
-class PopularityPolicy:
-    """Candidates are the items matching the most accepted attributes and none rejected; ranked by popularity."""
+class Scorer(Protocol):
+    """Item scores in [0, 1] for a conversation, one per graph row (higher is better)."""
 
-    def __init__(self, catalog: Catalog, config: PolicyConfig) -> None:
+    def scores(self, state: ConvState) -> np.ndarray: ...
+
+
+class PopularityScorer:
+    """log(1 + interactions) times smoothed mean rating, scaled to [0, 1]; the cold-start scorer."""
+
+    def __init__(self, catalog: Catalog, graph: ItemAttributeGraph) -> None:
+        raw = _popularity_scores(catalog)
+        values = np.asarray([raw.get(i, 0.0) for i in graph.ids], dtype=np.float64)
+        top = float(values.max(initial=0.0))
+        self._scores = values / top if top > 0 else values
+
+    def scores(self, state: ConvState) -> np.ndarray:
+        return self._scores
+
+
+class RankerScorer:
+    """The classical ranker's personal scores for a known user; popularity for anyone else."""
+
+    def __init__(self, ranker, graph: ItemAttributeGraph, fallback: Scorer, *, cache_size: int = 512) -> None:
+        self.ranker = ranker
+        self.fallback = fallback
+        self.order = np.asarray([ranker.row_of.get(i, -1) for i in graph.ids], dtype=np.int64)
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_size = cache_size
+
+    def scores(self, state: ConvState) -> np.ndarray:
+        user = state.user_id
+        if not user or user not in self.ranker.users:
+            return self.fallback.scores(state)
+        cached = self._cache.get(user)
+        if cached is None:
+            base, _source = self.ranker.base_scores(self.ranker.history_rows(user_id=user))
+            cached = np.where(self.order >= 0, base[np.maximum(self.order, 0)], 0.0)
+            self._cache[user] = cached
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(user)
+        return cached
+
+    def seen_rows(self, state: ConvState) -> np.ndarray:
+        """Graph rows of the items the user already interacted with (never recommended again)."""
+        if not state.user_id or state.user_id not in self.ranker.users:
+            return np.zeros(0, dtype=np.int64)
+        return np.flatnonzero(np.isin(self.order, self.ranker.users[state.user_id]))
+
+
+class CPRPolicy:
+    """Candidates along the path, weighted-entropy questions, a confidence rule for recommending."""
+
+    def __init__(self, catalog: Catalog, config: PolicyConfig, *, scorer: Scorer | None = None,
+                 graph: ItemAttributeGraph | None = None, exclude_history: bool = True) -> None:
         self.catalog = catalog
         self.config = config
-        self.index: dict[Attr, set[str]] = {}
-        for item in catalog.items.values():
-            for kind, values in item.attributes.items():
-                for value in values:
-                    self.index.setdefault(Attr(type=kind, value=value), set()).add(item.id)
-        self.scores = _popularity_scores(catalog)
+        self.graph = graph or ItemAttributeGraph(catalog, types=config.ask_types)
+        self.scorer = scorer or PopularityScorer(catalog, self.graph)
+        self.exclude_history = exclude_history
+        allowed = set(config.ask_types)
+        self._askable = np.asarray([a.type in allowed for a in self.graph.attrs], dtype=bool)
+
+    def candidate_rows(self, state: ConvState) -> np.ndarray:
+        mask = self.graph.candidate_mask(state)
+        seen_rows = getattr(self.scorer, "seen_rows", None)
+        if self.exclude_history and seen_rows is not None:
+            mask[seen_rows(state)] = False
+        return np.flatnonzero(mask)
 
     def candidates(self, state: ConvState) -> list[str]:
-        """Items adjacent to the most accepted attributes, minus rejected attributes and items."""
-        excluded = set(state.rejected_items)
-        for attr in state.rejected:
-            excluded |= self.index.get(attr, set())
-        hits: Counter[str] = Counter()
-        for attr in state.accepted:
-            hits.update(self.index.get(attr, ()))
-        if hits:
-            best = max(hits.values())
-            pool = [item_id for item_id, n in hits.items() if n == best]
-        else:
-            pool = list(self.catalog.items)
-        return [item_id for item_id in pool if item_id not in excluded]
+        return [self.graph.ids[r] for r in self.candidate_rows(state)]
 
-    def rank(self, ids: list[str]) -> list[tuple[str, float]]:
-        ranked = sorted(ids, key=lambda i: (-self.scores.get(i, 0.0), i))
-        return [(i, self.scores.get(i, 0.0)) for i in ranked]
+    def _ordered(self, rows: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        return rows[np.lexsort((rows, -scores[rows]))]
+
+    def rank(self, ids: list[str], state: ConvState | None = None) -> list[tuple[str, float]]:
+        scores = self.scorer.scores(state or ConvState(session_id="-"))
+        rows = self._ordered(self.graph.rows(ids), scores)
+        return [(self.graph.ids[r], float(scores[r])) for r in rows]
+
+    def weights(self, rows: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """Softmax of the candidates' scores at the configured temperature."""
+        if len(rows) == 0:
+            return np.zeros(0)
+        logits = scores[rows] / max(self.config.temperature, 1e-6)
+        w = np.exp(logits - logits.max())
+        return w / w.sum()
+
+    def question_scores(self, state: ConvState, rows: np.ndarray, weights: np.ndarray) -> list[tuple[Attr, float]]:
+        """Askable attributes adjacent to the candidates, by weighted binary entropy, best first."""
+        if len(rows) == 0:
+            return []
+        mass = self.graph.attribute_mass(rows, weights)
+        counts = self.graph.attribute_counts(rows)
+        legal = self._askable & (counts >= self.config.min_support) & (counts < len(rows))
+        for attr in (*state.accepted, *state.rejected, *state.asked):
+            col = self.graph.col_of.get(attr)
+            if col is not None:
+                legal[col] = False
+        cols = np.flatnonzero(legal)
+        if len(cols) == 0:
+            return []
+        p = np.clip(mass[cols], 1e-12, 1 - 1e-12)
+        h = -(p * np.log2(p) + (1 - p) * np.log2(1 - p))
+        order = np.lexsort((cols, -h))[: self.config.legal_attributes]
+        return [(self.graph.attrs[cols[o]], float(h[o])) for o in order]
 
     def best_question(self, state: ConvState, ids: list[str]) -> Attr | None:
-        """The attribute whose yes/no answer splits the candidate weight most evenly (weighted entropy)."""
-        known = set(state.accepted) | set(state.rejected) | set(state.asked)
-        total = 0.0
-        mass: dict[Attr, float] = {}
-        support: Counter[Attr] = Counter()
-        for item_id in ids:
-            weight = self.scores.get(item_id, 0.0) + 1e-3
-            total += weight
-            for kind in self.config.ask_types:
-                for value in self.catalog.items[item_id].attributes.get(kind, ()):
-                    attr = Attr(type=kind, value=value)
-                    mass[attr] = mass.get(attr, 0.0) + weight
-                    support[attr] += 1
-        best, best_h = None, 0.0
-        for attr, m in sorted(mass.items(), key=lambda kv: str(kv[0])):
-            if attr in known or support[attr] < self.config.min_support or support[attr] == len(ids):
-                continue
-            h = _binary_entropy(m / total)
-            if h > best_h + 1e-12:
-                best, best_h = attr, h
-        return best
+        rows = self.graph.rows(ids)
+        scores = self.scorer.scores(state)
+        legal = self.question_scores(state, rows, self.weights(rows, scores))
+        return legal[0][0] if legal else None
 
     def decide(self, state: ConvState) -> Decision:
-        ids = self.candidates(state)
-        ranked = self.rank(ids)
-        few = len(ids) <= self.config.recommend_below
-        out_of_questions = state.questions_asked >= self.config.max_questions
-        if not ids or few or out_of_questions:
-            return Decision("recommend", ids, ranked[: self.config.list_size])
-        attr = self.best_question(state, ids)
-        if attr is None:
-            return Decision("recommend", ids, ranked[: self.config.list_size])
-        return Decision("ask", ids, ranked[: self.config.list_size], attribute=attr)
+        rows = self.candidate_rows(state)
+        if len(rows) == 0 and state.accepted:  # nothing fits every constraint: fall back to popular items
+            rows = np.flatnonzero(~np.isin(np.arange(len(self.graph)), self.graph.rows(state.rejected_items + state.shown_items)))
+        scores = self.scorer.scores(state)
+        ordered = self._ordered(rows, scores)
+        ranked = [(self.graph.ids[r], float(scores[r])) for r in ordered[: self.config.list_size]]
+        ids = [self.graph.ids[r] for r in ordered]
+        weights = self.weights(ordered, scores)
+        top_mass = float(weights[: self.config.list_size].sum()) if len(weights) else 0.0
+        confident = len(ordered) <= self.config.recommend_below or top_mass >= self.config.recommend_mass
+        if not len(ordered) or confident or state.questions_asked >= self.config.max_questions:
+            return Decision("recommend", ids, ranked, top_mass=top_mass)
+        legal = self.question_scores(state, ordered, weights)
+        if not legal:
+            return Decision("recommend", ids, ranked, top_mass=top_mass)
+        return Decision("ask", ids, ranked, attribute=legal[0][0], attributes=legal, top_mass=top_mass)
 
 
 def template_reason(catalog: Catalog, item_id: str, state: ConvState) -> str:

@@ -14,6 +14,8 @@ from rich.table import Table
 
 from conversation.cli_bench import bench_app
 from conversation.cli_catalog import catalog_app
+from conversation.cli_retrieval import bench_retrieval, eval_retrieval, train_ranker
+from conversation.cli_rule import eval_rule
 
 app = typer.Typer(
     name="concierge",
@@ -23,6 +25,12 @@ app = typer.Typer(
 )
 app.add_typer(catalog_app, name="catalog", help="Validate a catalog or print its statistics.")
 app.add_typer(bench_app, name="bench", help="Measure speed (LLM, retrieval) and write reports/.")
+eval_app = typer.Typer(no_args_is_help=True, help="Measure quality and write reports/.")
+app.add_typer(eval_app, name="eval", help="Measure quality (retrieval, conversations) and write reports/.")
+eval_app.command("retrieval")(eval_retrieval)
+eval_app.command("rule")(eval_rule)
+bench_app.command("retrieval")(bench_retrieval)
+app.command("train-ranker")(train_ranker)
 err = Console(stderr=True)
 
 

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 
 from agent.llm import ChatModel, TokenCallback
-from agent.policy import PolicyConfig, PopularityPolicy, template_reason
+from agent.policy import CPRPolicy, PolicyConfig, Scorer, template_reason
 from agent.prompts import load_prompt
 from agent.reply import phrase
 from conversation.nlu import Lexicon, Understanding, understand
@@ -38,12 +38,13 @@ class ConversationService:
         model: ChatModel | None,
         config: ServiceConfig | None = None,
         store: SessionStore | None = None,
+        scorer: Scorer | None = None,
     ) -> None:
         self.catalog = catalog
         self.model = model
         self.config = config or ServiceConfig()
         self.store = store or InMemorySessionStore()
-        self.policy = PopularityPolicy(catalog, self.config.policy)
+        self.policy = CPRPolicy(catalog, self.config.policy, scorer=scorer)
         self.lexicon = Lexicon.from_catalog(catalog)
         self.reply_prompt = load_prompt(self.config.reply_prompt)
         self._session_locks: dict[str, threading.Lock] = {}
@@ -62,14 +63,22 @@ class ConversationService:
         return state
 
     def respond(self, session_id: str, text: str, *, on_token: TokenCallback | None = None) -> TurnResult:
-        """One turn: understand, update state, decide, phrase, return the structured result."""
+        """One turn from free text: understand, update state, decide, phrase, return the structured result."""
+        text = (text or "")[:MAX_MESSAGE_CHARS]
+        return self._turn(session_id, text, lambda state: understand(text, state, self.lexicon), on_token)
+
+    def respond_structured(self, session_id: str, feedback: Understanding, *, text: str = "",
+                           on_token: TokenCallback | None = None) -> TurnResult:
+        """One turn from structured feedback (quick replies, simulators): the same path without NLU."""
+        return self._turn(session_id, text, lambda _state: feedback, on_token)
+
+    def _turn(self, session_id: str, text: str, read, on_token: TokenCallback | None) -> TurnResult:
         with self._lock_for(session_id):
             started = time.perf_counter()
             state = self.state(session_id)
-            text = (text or "")[:MAX_MESSAGE_CHARS]
             state.turn += 1
             state.history.append(ChatTurn(role="user", text=text))
-            understood = understand(text, state, self.lexicon)
+            understood = read(state)
             _apply(state, understood)
             decision = self.policy.decide(state)
             trace = Trace(understood=understood.summary(), candidates=len(decision.candidates))

@@ -90,6 +90,7 @@ class Trace(BaseModel):
     fallbacks: list[str] = Field(default_factory=list)
     degraded: bool = False
     candidates: int = 0
+    invalid_ids_proposed: int = 0  # ids an LLM named that the candidate gate removed
     latency_s: float = 0.0
 
 

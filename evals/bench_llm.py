@@ -60,9 +60,11 @@ def run_llm_bench(
             runs.append(_time_run(llama, tokens, decode_tokens))
             bar.advance(task)
         llama.close()
+    bandwidth = memory_read_bandwidth()
     return {
         "command": COMMAND,
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "memory_read_gb_s": bandwidth,
         "model": {"file": model_path.name, "path": str(model_path), "size_bytes": model_path.stat().st_size},
         "machine": machine_info(n_threads=n_threads, n_ctx=n_ctx),
         # Other processes competing for the cores change every number here; record how busy it was.
@@ -125,6 +127,23 @@ def _catalog_text(catalog: Path | None, limit: int = 20_000) -> tuple[str, str]:
     return _FALLBACK_TEXT, "built-in text"
 
 
+def memory_read_bandwidth(size_mb: int = 512, repeats: int = 7) -> dict[str, float]:
+    """Sequential read speed of RAM (numpy sum over a buffer larger than any cache), GB/s.
+
+    Decoding one token streams every weight once, so decode tokens/s is at most this divided by the
+    model size; on a virtual machine this number can be far below the hardware's.
+    """
+    import numpy as np
+
+    data = np.ones(size_mb * 1024 * 1024 // 8)
+    speeds = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        data.sum()
+        speeds.append(data.nbytes / (time.perf_counter() - started) / 1e9)
+    return {"median": statistics.median(speeds), "min": min(speeds), "max": max(speeds)}
+
+
 def machine_info(*, n_threads: int, n_ctx: int) -> dict[str, Any]:
     """Cores, CPU model, llama.cpp build: what the numbers depend on."""
     import llama_cpp
@@ -175,6 +194,18 @@ def write_llm_report(result: dict[str, Any], path: Path) -> Path:
         f"| decode | {_num(result['decode_tokens_per_s'])} tokens/s |",
         f"| time to first token ({result['prompt_tokens']}-token prompt, cold cache) | {result['ttft_s']:.2f} s |",
         "",
+    ]
+    bandwidth = result.get("memory_read_gb_s")
+    if bandwidth:
+        bound = bandwidth["median"] * 1e9 / model["size_bytes"]
+        lines += [
+            f"Memory read bandwidth on this machine, measured in the same run: median {bandwidth['median']:.2f} GB/s "
+            f"(min {bandwidth['min']:.2f}, max {bandwidth['max']:.2f}). Each decoded token reads all "
+            f"{model['size_bytes'] / 1e9:.2f} GB of weights, so decoding cannot exceed about {bound:.2g} tokens/s "
+            "here: the decode rate above is bounded by memory, not by the code.",
+            "",
+        ]
+    lines += [
         "## Runs",
         "",
         "| repeat | prompt s | prompt tok/s | TTFT s | decode s | decode tok/s |",

@@ -1,0 +1,121 @@
+"""`concierge eval rule`: the EAR/SCPR/UNICORN multi-round benchmark, with optional tuning on `valid`."""
+
+from __future__ import annotations
+
+import json as jsonlib
+from dataclasses import asdict
+from datetime import datetime, timezone
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+REPO = Path(__file__).resolve().parents[1]
+LASTFM_ROOT = REPO.parent / "shared" / "data" / "lastfm-unicorn"
+err = Console(stderr=True)
+
+
+class Dataset(str, Enum):
+    lastfm = "lastfm"
+    lastfm_star = "lastfm_star"
+
+
+class Mode(str, Enum):
+    graph = "graph"
+    llm = "llm"
+
+
+def _bar() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TimeRemainingColumn(), console=err)
+
+
+def eval_rule(
+    dataset: Annotated[Dataset, typer.Option(help="UNICORN benchmark: lastfm (33 attributes) or lastfm_star (8,438).")],
+    mode: Annotated[Mode, typer.Option(help="graph: CPR policy, no LLM. llm: the LLM planner over CPR's legal actions.")] = Mode.graph,
+    split: Annotated[str, typer.Option(help="Which pairs to play: test or valid.")] = "test",
+    limit: Annotated[int | None, typer.Option(min=1, help="A seeded sample of this many pairs (default: all).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the openings and of the sample.")] = 0,
+    workers: Annotated[int, typer.Option(min=0, help="Worker processes (0: one per core).")] = 0,
+    tune: Annotated[bool, typer.Option(help="First choose the policy knobs on `valid` and save them.")] = False,
+    tune_limit: Annotated[int, typer.Option(min=100, help="Validation pairs used for tuning.")] = 2000,
+    data_root: Annotated[Path, typer.Option(help="Folder holding lastfm/ and lastfm_star/.")] = LASTFM_ROOT,
+    fresh: Annotated[bool, typer.Option(help="Ignore results saved by an earlier, interrupted run.")] = False,
+    report: Annotated[Path | None, typer.Option(help="Markdown report (default reports/rule-DATASET-MODE.md).")] = None,
+    json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+) -> None:
+    """Multi-round success on LastFM / LastFM*: SR@5/10/15, AT, hDCG with 95% CIs (resumable)."""
+    from conversation.settings import Settings
+    from evals.rule_eval import TUNED, load_bench, run_sessions, session_pairs, tune as tune_setup, tuned_setup
+    from evals.rule_report import confidence_intervals, write_rule_report
+    from evals.rule_sim import rule_metrics
+    from retrieval.catalog import CatalogError
+
+    if mode is Mode.llm:
+        err.print("[bold red]error:[/] --mode llm needs the LLM planner, which is not built yet; use --mode graph")
+        raise typer.Exit(2)
+    settings = Settings()
+    try:
+        with err.status(f"loading {dataset.value}, its graph and the ranker"):
+            bench = load_bench(dataset.value, root=data_root, data_dir=settings.data_dir)
+        pairs = session_pairs(bench.catalog, split, limit=limit, seed=seed)
+    except (CatalogError, FileNotFoundError, ValueError) as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    tuned_from = "defaults"
+    if tune:
+        setup = _tune(bench, dataset.value, tune_limit, seed, workers, TUNED)
+    else:
+        setup = tuned_setup(dataset.value)
+    if (TUNED / f"rule-{dataset.value}.json").is_file():
+        tuned_from = f"evals/tuned/rule-{dataset.value}.json"
+    runs = Path(settings.data_dir) / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    tag = f"{dataset.value}-{mode.value}-{split}-{limit or 'all'}-s{seed}-" + "-".join(f"{v}" for v in asdict(setup).values())
+    results_file = runs / f"rule-{tag}.jsonl"
+    if fresh and results_file.exists():
+        results_file.unlink()
+    started = datetime.now(timezone.utc)
+    with _bar() as bar:
+        task = bar.add_task(f"{dataset.value} {mode.value} sessions", total=len(pairs))
+        results = run_sessions(bench, setup, pairs, seed=seed, workers=workers, results_file=results_file,
+                               on_progress=lambda n: bar.advance(task, n))
+    seconds = (datetime.now(timezone.utc) - started).total_seconds()
+    metrics = rule_metrics(results)
+    command = f"concierge eval rule --dataset {dataset.value} --mode {mode.value}" + (
+        f" --split {split}" if split != "test" else "") + (f" --limit {limit}" if limit else "") + (
+        f" --seed {seed}" if seed else "")
+    out = {"command": command, "date": started.isoformat(timespec="seconds"), "dataset": dataset.value,
+           "mode": mode.value, "split": split, "limit": limit, "seed": seed, "workers": workers or "auto",
+           "seconds": seconds, **metrics, "ci95": confidence_intervals(results, seed=seed), "setup": asdict(setup),
+           "tuned_from": tuned_from}
+    path = write_rule_report(out, report or Path("reports") / f"rule-{dataset.value}-{mode.value}.md")
+    if json:
+        print(jsonlib.dumps({**out, "report": str(path)}))
+        return
+    err.print(f"SR@5 {metrics['sr5']:.4f}  SR@10 {metrics['sr10']:.4f}  SR@15 {metrics['sr15']:.4f}  "
+              f"AT {metrics['at']:.2f}  hDCG {metrics['hdcg']:.4f}  invalid shown {metrics['invalid_ids_shown']}")
+    err.print(f"report written to {path}")
+
+
+def _tune(bench, dataset: str, tune_limit: int, seed: int, workers: int, folder: Path):
+    from evals.rule_eval import session_pairs, tune
+
+    pairs = session_pairs(bench.catalog, "valid", limit=tune_limit, seed=seed)
+    with _bar() as bar:
+        task = bar.add_task("tuning on valid (configurations tried)", total=None)
+
+        def step(setup, metrics):
+            bar.advance(task)
+            err.print(f"  {asdict(setup)} -> SR@15 {metrics['sr15']:.4f} hDCG {metrics['hdcg']:.4f}")
+
+        best, history = tune(bench, pairs, seed=seed, workers=workers, on_step=step)
+    folder.mkdir(parents=True, exist_ok=True)
+    record = {"dataset": dataset, "split": "valid", "sessions": len(pairs), "seed": seed, "setup": asdict(best),
+              "tried": history, "command": f"concierge eval rule --dataset {dataset} --tune --tune-limit {tune_limit}"}
+    (folder / f"rule-{dataset}.json").write_text(jsonlib.dumps(record, indent=2), encoding="utf-8")
+    err.print(f"chosen on valid: {asdict(best)}")
+    return best
