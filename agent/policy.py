@@ -33,6 +33,7 @@ class PolicyConfig:
     ask_types: tuple[str, ...] = ASK_TYPES
     min_support: int = 2  # an attribute must cover at least this many candidates to be asked
     legal_attributes: int = 5  # how many top attributes the planner may choose from
+    turn_budget: int | None = None  # when the conversation has a known last turn, recommend on it
 
 
 @dataclass
@@ -171,7 +172,8 @@ class CPRPolicy:
         weights = self.weights(ordered, scores)
         top_mass = float(weights[: self.config.list_size].sum()) if len(weights) else 0.0
         confident = len(ordered) <= self.config.recommend_below or top_mass >= self.config.recommend_mass
-        if not len(ordered) or confident or state.questions_asked >= self.config.max_questions:
+        last_turn = self.config.turn_budget is not None and state.turn >= self.config.turn_budget
+        if not len(ordered) or confident or last_turn or state.questions_asked >= self.config.max_questions:
             return Decision("recommend", ids, ranked, top_mass=top_mass)
         legal = self.question_scores(state, ordered, weights)
         if not legal:

@@ -41,7 +41,7 @@ def eval_rule(
     seed: Annotated[int, typer.Option(help="Seed of the openings and of the sample.")] = 0,
     workers: Annotated[int, typer.Option(min=0, help="Worker processes (0: one per core).")] = 0,
     tune: Annotated[bool, typer.Option(help="First choose the policy knobs on `valid` and save them.")] = False,
-    tune_limit: Annotated[int, typer.Option(min=100, help="Validation pairs used for tuning.")] = 2000,
+    tune_limit: Annotated[int, typer.Option(min=100, help="Validation pairs used for tuning.")] = 1000,
     data_root: Annotated[Path, typer.Option(help="Folder holding lastfm/ and lastfm_star/.")] = LASTFM_ROOT,
     fresh: Annotated[bool, typer.Option(help="Ignore results saved by an earlier, interrupted run.")] = False,
     report: Annotated[Path | None, typer.Option(help="Markdown report (default reports/rule-DATASET-MODE.md).")] = None,

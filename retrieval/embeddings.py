@@ -53,7 +53,8 @@ class SentenceTransformerEmbedder:
 
         self._model = SentenceTransformer(str(path), device=device)
         self.name = path.name
-        self.dimension = int(self._model.get_sentence_embedding_dimension())
+        dimension = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        self.dimension = int(dimension())
 
     def embed(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
         if not texts:

@@ -1,0 +1,164 @@
+"""LLM re-ranking with grounded reasons (KALM4Rec stage 2), gated and fused with the classical ranker.
+
+The LLM sees numbered candidates (catalog text marked as data) and returns, under a JSON schema whose
+numbers are an enum of the candidates, an order with one short reason and the attributes it cites.
+Every proposed number is checked (candidates only, no duplicates), every cited attribute is checked
+against the item, and the final order fuses the LLM's order with the ranker's by weighted reciprocal
+rank, so catalog text alone cannot buy the top slot. Any failure falls back to the ranker's order with
+template reasons.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from agent.llm import ChatModel, LLMError
+from agent.prompts import PromptTemplate
+from conversation.state import ConvState, LLMCallTrace
+from retrieval.catalog import Catalog
+
+MAX_ATTRIBUTES_SHOWN = 8
+
+
+@dataclass(frozen=True)
+class RerankConfig:
+    top_n: int = 8  # candidates shown to the LLM
+    keep: int = 5  # items returned
+    llm_weight: float = 1.2  # RRF weight of the LLM's order: it may reorder the ranker's strong items ...
+    ranker_weight: float = 1.0  # ... but an item the ranker puts near the bottom cannot reach the top
+    rrf_k: float = 2.0
+    max_tokens: int = 160
+    timeout_s: float = 30.0
+
+
+@dataclass
+class Reranked:
+    ids: list[str]
+    reasons: dict[str, str]
+    cited: dict[str, list[str]] = field(default_factory=dict)
+    proposed_invalid: int = 0  # numbers outside the candidates, or repeated
+    cites_dropped: int = 0  # cited attributes the item does not have
+    fallback: str | None = None
+    trace: LLMCallTrace | None = None
+
+
+def rerank_schema(n_candidates: int, keep: int) -> dict:
+    """JSON schema: an ordered list of candidate numbers (enum) with a short reason and cited attributes."""
+    return {
+        "type": "object",
+        "properties": {
+            "ranking": {
+                "type": "array",
+                "maxItems": keep,
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "n": {"type": "integer", "enum": list(range(1, n_candidates + 1))},
+                        "reason": {"type": "string", "maxLength": 90},
+                        "cites": {"type": "array", "maxItems": 3, "items": {"type": "string", "maxLength": 40}},
+                    },
+                    "required": ["n", "reason", "cites"],
+                },
+            }
+        },
+        "required": ["ranking"],
+    }
+
+
+def rerank(
+    candidates: Sequence[tuple[str, float]],
+    state: ConvState,
+    catalog: Catalog,
+    *,
+    model: ChatModel | None,
+    prompt: PromptTemplate,
+    config: RerankConfig = RerankConfig(),
+    template_reason=None,
+) -> Reranked:
+    """Re-rank (id, ranker score) candidates, best first; never returns an id outside `candidates`."""
+    pool = [item_id for item_id, _score in candidates[: config.top_n]]
+    fallback_reason = template_reason or (lambda item_id: _attribute_reason(catalog, item_id))
+    default = Reranked(ids=pool[: config.keep], reasons={i: fallback_reason(i) for i in pool[: config.keep]})
+    if model is None or len(pool) < 2:
+        return default
+    listed = [{"n": n, "title": catalog.items[i].title, "attributes": _attributes(catalog, i)}
+              for n, i in enumerate(pool, start=1)]
+    messages = prompt.render(wishes=state.wishes[-3:], accepted=[a.value for a in state.accepted],
+                             rejected=[a.value for a in state.rejected], candidates=listed,
+                             n=min(config.keep, len(pool)))
+    started = time.perf_counter()
+    try:
+        reply = model.chat(messages, json_schema=rerank_schema(len(pool), config.keep), max_tokens=config.max_tokens,
+                           timeout_s=config.timeout_s)
+    except LLMError as exc:
+        default.fallback = f"rerank: {type(exc).__name__}"
+        default.trace = LLMCallTrace(purpose="rerank", model=model.name, prompt_id=prompt.id, ok=False,
+                                     error=str(exc)[:200], latency_s=time.perf_counter() - started)
+        return default
+    trace = LLMCallTrace(purpose="rerank", model=reply.model or model.name, prompt_id=prompt.id,
+                         prompt_tokens=reply.usage.prompt_tokens, completion_tokens=reply.usage.completion_tokens,
+                         latency_s=reply.latency_s)
+    parsed = _parse(reply.text)
+    if parsed is None:
+        default.fallback, default.trace = "rerank: output is not the JSON asked for", trace
+        return default
+    order, reasons, cited, invalid, dropped = [], {}, {}, 0, 0
+    for entry in parsed:
+        n = entry.get("n")
+        if not isinstance(n, int) or not 1 <= n <= len(pool) or pool[n - 1] in order:
+            invalid += 1
+            continue
+        item_id = pool[n - 1]
+        order.append(item_id)
+        have = {v.lower() for v in catalog.items[item_id].attribute_values}
+        cites = [c for c in entry.get("cites", []) if isinstance(c, str)]
+        good = [c for c in cites if c.lower() in have]
+        dropped += len(cites) - len(good)
+        reason = str(entry.get("reason", "")).strip()
+        # a reason citing anything the item lacks is replaced by one built from the item's own attributes
+        reasons[item_id] = reason if reason and len(good) == len(cites) and good else fallback_reason(item_id)
+        cited[item_id] = good
+    if not order:
+        default.fallback, default.trace, default.proposed_invalid = "rerank: no valid candidate named", trace, invalid
+        return default
+    fused = fuse(order, pool, config)[: config.keep]
+    return Reranked(ids=fused, reasons={i: reasons.get(i) or fallback_reason(i) for i in fused}, cited=cited,
+                    proposed_invalid=invalid, cites_dropped=dropped, trace=trace)
+
+
+def fuse(llm_order: Sequence[str], ranker_order: Sequence[str], config: RerankConfig) -> list[str]:
+    """Weighted reciprocal-rank fusion. Items the LLM left out share the rank after its last one."""
+    llm_rank = {item_id: rank for rank, item_id in enumerate(llm_order, start=1)}
+    score: dict[str, float] = {}
+    for rank, item_id in enumerate(ranker_order, start=1):
+        own = llm_rank.get(item_id, len(llm_order) + 1)
+        score[item_id] = config.ranker_weight / (config.rrf_k + rank) + config.llm_weight / (config.rrf_k + own)
+    position = {item_id: n for n, item_id in enumerate(ranker_order)}
+    return sorted(score, key=lambda i: (-score[i], position.get(i, len(position))))
+
+
+def _parse(text: str) -> list[dict] | None:
+    start, end = text.find("{"), text.rfind("}")
+    if start < 0 or end <= start:
+        return None
+    try:
+        data = json.loads(text[start : end + 1])
+    except json.JSONDecodeError:
+        return None
+    ranking = data.get("ranking") if isinstance(data, dict) else None
+    if not isinstance(ranking, list):
+        return None
+    return [entry for entry in ranking if isinstance(entry, dict)]
+
+
+def _attributes(catalog: Catalog, item_id: str) -> list[str]:
+    item = catalog.items[item_id]
+    values = [v for kind in sorted(item.attributes) for v in item.attributes[kind]]
+    return values[:MAX_ATTRIBUTES_SHOWN]
+
+
+def _attribute_reason(catalog: Catalog, item_id: str) -> str:
+    return ", ".join(_attributes(catalog, item_id)[:4]) or "popular in the catalog"
