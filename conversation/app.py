@@ -15,7 +15,8 @@ def service_config(settings: Settings, *, max_questions: int | None = None) -> S
         recommend_below=settings.recommend_below,
         list_size=settings.list_size,
     )
-    return ServiceConfig(policy=policy, llm_timeout_s=settings.llm_timeout_s)
+    return ServiceConfig(policy=policy, llm_timeout_s=settings.llm_timeout_s,
+                         rerank_prompt=settings.rerank_prompt if settings.rerank_with_llm else None)
 
 
 def load_configured_catalog(settings: Settings) -> Catalog:
@@ -25,7 +26,7 @@ def load_configured_catalog(settings: Settings) -> Catalog:
 
 
 def load_configured_model(settings: Settings) -> ChatModel | None:
-    if not settings.phrase_with_llm:
+    if not (settings.phrase_with_llm or settings.rerank_with_llm):
         return None
     from agent.backends import build_chat_model
 

@@ -11,6 +11,7 @@ from agent.llm import ChatModel, TokenCallback
 from agent.policy import CPRPolicy, PolicyConfig, Scorer, template_reason
 from agent.prompts import load_prompt
 from agent.reply import phrase
+from agent.rerank import RerankConfig, rerank
 from conversation.nlu import Lexicon, Understanding, understand
 from conversation.state import Action, ChatTurn, ConvState, Recommendation, Trace, TurnResult
 from conversation.store import InMemorySessionStore, SessionStore, UnknownSession
@@ -26,6 +27,7 @@ class ServiceConfig:
     reply_prompt: str = "reply.v1"
     llm_timeout_s: float = 30.0
     llm_max_tokens: int = 80
+    rerank_prompt: str | None = None  # e.g. "rerank.v1": the LLM re-ranks and explains recommendations
 
 
 class ConversationService:
@@ -47,6 +49,7 @@ class ConversationService:
         self.policy = CPRPolicy(catalog, self.config.policy, scorer=scorer)
         self.lexicon = Lexicon.from_catalog(catalog)
         self.reply_prompt = load_prompt(self.config.reply_prompt)
+        self.rerank_prompt = load_prompt(self.config.rerank_prompt) if self.config.rerank_prompt else None
         self._session_locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
@@ -82,7 +85,7 @@ class ConversationService:
             _apply(state, understood)
             decision = self.policy.decide(state)
             trace = Trace(understood=understood.summary(), candidates=len(decision.candidates))
-            action = self._action(decision, state)
+            action = self._action(decision, state, trace)
             streamed: list[str] = []
             sink = None if on_token is None else (lambda chunk: (streamed.append(chunk), on_token(chunk)))
             lead, llm_trace, fallback = phrase(
@@ -111,17 +114,29 @@ class ConversationService:
             trace.latency_s = time.perf_counter() - started
             return TurnResult(session_id=session_id, turn=state.turn, action=action, text=reply_text, trace=trace)
 
-    def _action(self, decision, state: ConvState) -> Action:
+    def _action(self, decision, state: ConvState, trace: Trace) -> Action:
         if decision.kind == "ask":
             return Action(kind="ask", attribute=decision.attribute, options=["Yes", "No", "Doesn't matter"])
+        ranked = decision.ranked
+        reasons = {item_id: template_reason(self.catalog, item_id, state) for item_id, _score in ranked}
+        if self.rerank_prompt is not None and self.model is not None:
+            pool = self.policy.rank(decision.candidates[: RerankConfig.top_n], state)
+            out = rerank(pool, state, self.catalog, model=self.model, prompt=self.rerank_prompt,
+                         config=RerankConfig(keep=self.config.policy.list_size, timeout_s=self.config.llm_timeout_s),
+                         template_reason=lambda item_id: template_reason(self.catalog, item_id, state))
+            scores = dict(pool)
+            ranked = [(item_id, scores[item_id]) for item_id in out.ids]
+            reasons = out.reasons
+            trace.invalid_ids_proposed += out.proposed_invalid
+            if out.trace is not None:
+                trace.llm_calls.append(out.trace)
+            if out.fallback is not None:
+                trace.fallbacks.append(out.fallback)
+                trace.degraded = True
         items = [
-            Recommendation(
-                item_id=item_id,
-                title=self.catalog.items[item_id].title,
-                reason=template_reason(self.catalog, item_id, state),
-                score=round(score, 4),
-            )
-            for item_id, score in decision.ranked
+            Recommendation(item_id=item_id, title=self.catalog.items[item_id].title, reason=reasons[item_id],
+                           score=round(score, 4))
+            for item_id, score in ranked
         ]
         return Action(kind="recommend", items=items)
 

@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     recommend_below: int = Field(12, ge=1, description="Recommend once at most this many candidates remain.")
     list_size: int = Field(5, ge=1, le=10, description="Items per recommendation.")
     phrase_with_llm: bool = Field(True, description="Let the LLM phrase replies (template text if False).")
+    rerank_with_llm: bool = Field(
+        False, description="Let the LLM re-rank and explain recommendations (fused with the ranker's order)."
+    )
+    rerank_prompt: str = Field("rerank.v1", description="Re-rank prompt: rerank.v1 (zero-shot) or rerank_fewshot.v1.")
 
     host: str = Field("127.0.0.1", description="Address the UI/API listens on.")
     port: int = Field(7860, ge=1, le=65535, description="Port the UI/API listens on.")

@@ -108,3 +108,27 @@ def test_without_model_uses_templates():
     result = service.respond(service.start(), "funny animated")
     assert result.text.startswith("Here are some picks that match")
     assert not result.trace.llm_calls and not result.trace.degraded
+
+
+def test_llm_rerank_reorders_within_candidates_and_counts_bad_ids():
+    import json
+
+    ranking = {"ranking": [{"n": 2, "reason": "fairy tale comedy", "cites": ["fairy tale"]},
+                           {"n": 7, "reason": "not a candidate", "cites": []}]}
+    model = ScriptedChatModel([json.dumps(ranking), "Two picks."])
+    config = ServiceConfig(policy=PolicyConfig(recommend_below=2), rerank_prompt="rerank.v1")
+    service = ConversationService(tiny_movies(), model=model, config=config)
+    result = service.respond(service.start(), "a funny animated movie")
+    assert [r.item_id for r in result.action.items] == ["2", "1"]
+    assert result.action.items[0].reason == "fairy tale comedy"
+    assert result.trace.invalid_ids_proposed == 1
+    assert [c.purpose for c in result.trace.llm_calls] == ["rerank", "reply"]
+
+
+def test_llm_rerank_failure_keeps_ranker_order_and_flags_degraded():
+    model = ScriptedChatModel([LLMTimeout("slow"), "Two picks."])
+    config = ServiceConfig(policy=PolicyConfig(recommend_below=2), rerank_prompt="rerank.v1")
+    service = ConversationService(tiny_movies(), model=model, config=config)
+    result = service.respond(service.start(), "a funny animated movie")
+    assert [r.item_id for r in result.action.items] == ["1", "2"]
+    assert result.trace.degraded and result.trace.fallbacks == ["rerank: LLMTimeout"]
