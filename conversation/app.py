@@ -16,7 +16,8 @@ def service_config(settings: Settings, *, max_questions: int | None = None) -> S
         list_size=settings.list_size,
     )
     return ServiceConfig(policy=policy, llm_timeout_s=settings.llm_timeout_s,
-                         rerank_prompt=settings.rerank_prompt if settings.rerank_with_llm else None)
+                         rerank_prompt=settings.rerank_prompt if settings.rerank_with_llm else None,
+                         mode=settings.mode, phrase=settings.phrase_with_llm)
 
 
 def load_configured_catalog(settings: Settings) -> Catalog:
@@ -26,7 +27,7 @@ def load_configured_catalog(settings: Settings) -> Catalog:
 
 
 def load_configured_model(settings: Settings) -> ChatModel | None:
-    if not (settings.phrase_with_llm or settings.rerank_with_llm):
+    if not (settings.phrase_with_llm or settings.rerank_with_llm or settings.mode == "llm"):
         return None
     from agent.backends import build_chat_model
 

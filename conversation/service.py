@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from agent.llm import ChatModel, TokenCallback
 from agent.policy import CPRPolicy, PolicyConfig, Scorer, template_reason
 from agent.prompts import load_prompt
+from agent.planner import LLMPlanner, PlannerConfig
 from agent.reply import phrase
 from agent.rerank import RerankConfig, rerank
 from conversation.nlu import Lexicon, Understanding, understand
@@ -28,6 +29,9 @@ class ServiceConfig:
     llm_timeout_s: float = 30.0
     llm_max_tokens: int = 80
     rerank_prompt: str | None = None  # e.g. "rerank.v1": the LLM re-ranks and explains recommendations
+    mode: str = "graph"  # "graph": CPR decides alone; "llm": the LLM planner chooses among CPR's legal actions
+    planner_prompt: str = "planner.v1"
+    phrase: bool = True  # let the LLM phrase the lead sentence (templates otherwise)
 
 
 class ConversationService:
@@ -41,6 +45,7 @@ class ConversationService:
         config: ServiceConfig | None = None,
         store: SessionStore | None = None,
         scorer: Scorer | None = None,
+        tools=None,
     ) -> None:
         self.catalog = catalog
         self.model = model
@@ -50,6 +55,13 @@ class ConversationService:
         self.lexicon = Lexicon.from_catalog(catalog)
         self.reply_prompt = load_prompt(self.config.reply_prompt)
         self.rerank_prompt = load_prompt(self.config.rerank_prompt) if self.config.rerank_prompt else None
+        if self.config.mode not in ("graph", "llm"):
+            raise ValueError(f"mode must be 'graph' or 'llm', not {self.config.mode!r}")
+        self.planner = None
+        if self.config.mode == "llm" and model is not None:
+            self.planner = LLMPlanner(model, load_prompt(self.config.planner_prompt), catalog, tools=tools,
+                                      config=PlannerConfig(timeout_s=self.config.llm_timeout_s),
+                                      list_size=self.config.policy.list_size)
         self._session_locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
@@ -85,6 +97,15 @@ class ConversationService:
             _apply(state, understood)
             decision = self.policy.decide(state)
             trace = Trace(understood=understood.summary(), candidates=len(decision.candidates))
+            if self.planner is not None:
+                plan = self.planner.plan(state, decision)
+                decision = plan.decision
+                trace.llm_calls.extend(plan.llm_calls)
+                trace.tool_calls.extend(plan.tool_calls)
+                trace.invalid_ids_proposed += plan.invalid_proposed
+                if plan.fallback is not None:
+                    trace.fallbacks.append(plan.fallback)
+                    trace.degraded = True
             action = self._action(decision, state, trace)
             streamed: list[str] = []
             sink = None if on_token is None else (lambda chunk: (streamed.append(chunk), on_token(chunk)))
@@ -92,7 +113,7 @@ class ConversationService:
                 action,
                 state,
                 text,
-                model=self.model,
+                model=self.model if self.config.phrase else None,
                 prompt=self.reply_prompt,
                 timeout_s=self.config.llm_timeout_s,
                 max_tokens=self.config.llm_max_tokens,

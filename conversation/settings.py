@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     recommend_below: int = Field(12, ge=1, description="Recommend once at most this many candidates remain.")
     list_size: int = Field(5, ge=1, le=10, description="Items per recommendation.")
     phrase_with_llm: bool = Field(True, description="Let the LLM phrase replies (template text if False).")
+    mode: Literal["graph", "llm"] = Field(
+        "graph", description="graph: CPR path reasoning decides each turn; llm: the LLM planner picks among CPR's legal actions."
+    )
     rerank_with_llm: bool = Field(
         False, description="Let the LLM re-rank and explain recommendations (fused with the ranker's order)."
     )

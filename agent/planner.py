@@ -1,0 +1,163 @@
+"""The LLM planner (ToolRec-style): the LLM chooses among CPR's legal actions, optionally after searching.
+
+Each turn it sees a compact state (likes, dislikes, candidate count, top candidates by title) and the
+legal actions: ask one of the top-K CPR attributes, call the hybrid search tool with a short query, or
+recommend candidates. Its output is constrained by a JSON schema whose attributes and items are enums of
+the legal ones. At most `max_tool_calls` searches per turn; a search only re-orders the CPR candidates
+(never adds items off the path). Invalid output, a timeout or an error gives CPR's own action, counted as
+a fallback.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+
+from agent.llm import ChatModel, LLMError
+from agent.policy import Decision
+from agent.prompts import PromptTemplate
+from conversation.state import ConvState, LLMCallTrace, ToolCallTrace
+from retrieval.catalog import Catalog
+
+
+@dataclass(frozen=True)
+class PlannerConfig:
+    max_tool_calls: int = 3
+    candidates_shown: int = 8
+    max_tokens: int = 40
+    timeout_s: float = 20.0
+
+
+@dataclass
+class Plan:
+    decision: Decision
+    llm_calls: list[LLMCallTrace] = field(default_factory=list)
+    tool_calls: list[ToolCallTrace] = field(default_factory=list)
+    fallback: str | None = None
+    invalid_proposed: int = 0
+
+
+def planner_schema(actions: list[str], n_attributes: int, n_candidates: int, list_size: int) -> dict:
+    properties: dict = {"action": {"type": "string", "enum": actions}}
+    if n_attributes:
+        properties["attribute"] = {"type": "string", "enum": [f"A{i}" for i in range(1, n_attributes + 1)]}
+    if n_candidates:
+        properties["items"] = {"type": "array", "maxItems": list_size,
+                               "items": {"type": "integer", "enum": list(range(1, n_candidates + 1))}}
+    if "search" in actions:
+        properties["query"] = {"type": "string", "maxLength": 60}
+    return {"type": "object", "properties": properties, "required": ["action"]}
+
+
+class LLMPlanner:
+    """Turns CPR's decision into the LLM's choice among the same legal actions."""
+
+    def __init__(self, model: ChatModel, prompt: PromptTemplate, catalog: Catalog, *, tools=None,
+                 config: PlannerConfig = PlannerConfig(), list_size: int = 5) -> None:
+        self.model = model
+        self.prompt = prompt
+        self.catalog = catalog
+        self.tools = tools
+        self.config = config
+        self.list_size = list_size
+
+    def plan(self, state: ConvState, decision: Decision) -> Plan:
+        plan = Plan(decision=decision)
+        candidates = list(decision.candidates)
+        searches = 0
+        for _step in range(self.config.max_tool_calls + 1):
+            shown = candidates[: self.config.candidates_shown]
+            legal = decision.attributes
+            can_search = self.tools is not None and searches < self.config.max_tool_calls and len(candidates) > 1
+            actions = [a for a, ok in (("ask", bool(legal)), ("recommend", bool(candidates)), ("search", can_search)) if ok]
+            if not candidates:
+                return plan
+            messages = self.prompt.render(
+                accepted=[a.value for a in state.accepted], rejected=[a.value for a in state.rejected],
+                wishes=state.wishes[-2:], count=len(candidates), attributes=[str(a.value) for a, _h in legal],
+                candidates=[self.catalog.items[i].title for i in shown], can_search=can_search,
+                list_size=self.list_size,
+            )
+            schema = planner_schema(actions, len(legal), len(shown), self.list_size)
+            try:
+                reply = self.model.chat(messages, json_schema=schema, max_tokens=self.config.max_tokens,
+                                        timeout_s=self.config.timeout_s)
+            except LLMError as exc:
+                plan.llm_calls.append(LLMCallTrace(purpose="plan", model=self.model.name, prompt_id=self.prompt.id,
+                                                   ok=False, error=str(exc)[:200]))
+                plan.fallback = f"plan: {type(exc).__name__}"
+                return plan
+            plan.llm_calls.append(LLMCallTrace(purpose="plan", model=reply.model or self.model.name,
+                                               prompt_id=self.prompt.id, prompt_tokens=reply.usage.prompt_tokens,
+                                               completion_tokens=reply.usage.completion_tokens,
+                                               latency_s=reply.latency_s))
+            choice = _parse(reply.text)
+            action = choice.get("action") if choice else None
+            if action not in actions:
+                plan.fallback = "plan: output is not one of the legal actions"
+                return plan
+            if action == "search":
+                searches += 1
+                candidates = self._search(state, str(choice.get("query") or ""), candidates, plan)
+                continue
+            if action == "ask":
+                index = _index(choice.get("attribute"), "A", len(legal))
+                if index is None:
+                    plan.fallback = "plan: attribute not among the legal ones"
+                    return plan
+                plan.decision = Decision("ask", candidates, decision.ranked, attribute=legal[index][0],
+                                         attributes=legal, top_mass=decision.top_mass)
+                return plan
+            picked, invalid = [], 0
+            for n in choice.get("items") or []:
+                index = _index(n, "", len(shown))
+                if index is None or shown[index] in picked:
+                    invalid += 1
+                else:
+                    picked.append(shown[index])
+            plan.invalid_proposed += invalid
+            scores = dict(decision.ranked)
+            rest = [i for i in candidates if i not in picked]
+            ids = (picked + rest)[: self.list_size]
+            plan.decision = Decision("recommend", candidates, [(i, scores.get(i, 0.0)) for i in ids],
+                                     top_mass=decision.top_mass)
+            return plan
+        plan.fallback = "plan: no decision after the allowed searches"
+        return plan
+
+    def _search(self, state: ConvState, query: str, candidates: list[str], plan: Plan) -> list[str]:
+        """Hybrid search within the path's constraints; hits that are candidates move to the front."""
+        arguments = {"query": query or " ".join(a.value for a in state.accepted) or "popular", "k": 50,
+                     "must_have": [a.value for a in state.accepted], "must_not": [a.value for a in state.rejected],
+                     "exclude_ids": list(dict.fromkeys(state.rejected_items + state.shown_items))}
+        started = time.perf_counter()
+        result = self.tools.call("search_hybrid", arguments)
+        plan.tool_calls.append(ToolCallTrace(name="search_hybrid", arguments={"query": arguments["query"]},
+                                             observation=result.observation,
+                                             latency_s=time.perf_counter() - started))
+        allowed = set(candidates)
+        hits = [i for i in result.ids if i in allowed]
+        return hits + [i for i in candidates if i not in set(hits)]
+
+
+def _parse(text: str) -> dict | None:
+    start, end = text.find("{"), text.rfind("}")
+    if start < 0 or end <= start:
+        return None
+    try:
+        data = json.loads(text[start : end + 1])
+    except json.JSONDecodeError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _index(value, prefix: str, size: int) -> int | None:
+    """1-based "A3" / 3 / "3" -> 0-based index within size, else None."""
+    text = str(value).strip()
+    if prefix and text.upper().startswith(prefix):
+        text = text[len(prefix):]
+    if not text.isdigit():
+        return None
+    n = int(text)
+    return n - 1 if 1 <= n <= size else None

@@ -1,0 +1,103 @@
+"""The LLM planner chooses among CPR's legal actions; everything else falls back to CPR, counted."""
+
+from __future__ import annotations
+
+import json
+
+from agent.llm import LLMTimeout, ScriptedChatModel
+from agent.planner import LLMPlanner, PlannerConfig
+from agent.policy import CPRPolicy, PolicyConfig
+from agent.prompts import load_prompt
+from conversation.nlu import Understanding
+from conversation.service import ConversationService, ServiceConfig
+from conversation.state import Attr, ConvState
+from tests.helpers import tiny_movies
+
+CAT = tiny_movies()
+POLICY = CPRPolicy(CAT, PolicyConfig(recommend_below=1, legal_attributes=3))
+
+
+class FakeTools:
+    """Records searches; returns ids in a fixed order (one of them off the path)."""
+
+    def __init__(self, ids):
+        self.ids, self.calls = ids, []
+
+    def call(self, name, arguments):
+        from tools.base import ToolResult
+
+        self.calls.append((name, arguments))
+        return ToolResult(tool=name, ok=True, observation=f"{len(self.ids)} hits", ids=self.ids)
+
+
+def planner(steps, tools=None, **config):
+    model = ScriptedChatModel(steps)
+    return LLMPlanner(model, load_prompt("planner.v1"), CAT, tools=tools, config=PlannerConfig(**config), list_size=3), model
+
+
+def state():
+    return ConvState(session_id="s", accepted=[Attr(type="genre", value="Comedy")])
+
+
+def test_llm_asks_one_of_the_legal_attributes():
+    decision = POLICY.decide(state())
+    p, model = planner([json.dumps({"action": "ask", "attribute": "A2"})])
+    plan = p.plan(state(), decision)
+    assert plan.fallback is None and plan.decision.kind == "ask"
+    assert plan.decision.attribute == decision.attributes[1][0]
+    schema = model.calls[0].json_schema
+    assert schema["properties"]["action"]["enum"] == ["ask", "recommend"]
+    assert schema["properties"]["attribute"]["enum"] == ["A1", "A2", "A3"]
+
+
+def test_recommended_numbers_are_gated_and_filled_from_cpr():
+    decision = POLICY.decide(state())
+    p, _ = planner([json.dumps({"action": "recommend", "items": [3, 99, 3]})])
+    plan = p.plan(state(), decision)
+    ids = [i for i, _ in plan.decision.ranked]
+    assert plan.decision.kind == "recommend" and ids[0] == decision.candidates[2]
+    assert plan.invalid_proposed == 2 and len(ids) == 3 and set(ids) <= set(decision.candidates)
+
+
+def test_search_reorders_candidates_but_never_adds_off_path_items():
+    decision = POLICY.decide(state())
+    tools = FakeTools(["8", "4", "6"])  # 4 (Alien) is not a comedy: off the path
+    p, _ = planner([json.dumps({"action": "search", "query": "quirky paris"}),
+                    json.dumps({"action": "recommend", "items": [1, 2]})], tools=tools)
+    plan = p.plan(state(), decision)
+    ids = [i for i, _ in plan.decision.ranked]
+    assert ids[:2] == ["8", "6"] and "4" not in ids
+    assert tools.calls[0][1]["must_have"] == ["Comedy"] and len(plan.tool_calls) == 1
+    assert len(plan.llm_calls) == 2
+
+
+def test_searches_are_capped():
+    decision = POLICY.decide(state())
+    search = json.dumps({"action": "search", "query": "x"})
+    p, model = planner([search, search, json.dumps({"action": "recommend", "items": [1]})], tools=FakeTools(["1"]),
+                       max_tool_calls=2)
+    plan = p.plan(state(), decision)
+    assert len(plan.tool_calls) == 2 and plan.fallback is None
+    assert "search" not in model.calls[-1].json_schema["properties"]["action"]["enum"]
+
+
+def test_invalid_output_and_timeouts_fall_back_to_cpr():
+    decision = POLICY.decide(state())
+    for step in ("no json here", json.dumps({"action": "dance"}), json.dumps({"action": "ask", "attribute": "A9"}),
+                 LLMTimeout("slow")):
+        p, _ = planner([step])
+        plan = p.plan(state(), decision)
+        assert plan.fallback and plan.fallback.startswith("plan:") and plan.decision is decision
+
+
+def test_service_in_llm_mode_traces_the_planner_and_flags_fallbacks():
+    model = ScriptedChatModel([json.dumps({"action": "recommend", "items": [2, 1]}), LLMTimeout("slow")])
+    config = ServiceConfig(policy=PolicyConfig(recommend_below=1, list_size=2), mode="llm", phrase=False)
+    service = ConversationService(CAT, model=model, config=config)
+    sid = service.start()
+    first = service.respond_structured(sid, Understanding(accepted=[Attr(type="genre", value="Animation")]))
+    assert first.action.kind == "recommend" and [r.item_id for r in first.action.items][:1] == ["2"]
+    assert [c.purpose for c in first.trace.llm_calls] == ["plan"] and not first.trace.degraded
+    second = service.respond_structured(sid, Understanding(reject_shown=True))
+    assert second.trace.degraded and second.trace.fallbacks == ["plan: LLMTimeout"]
+    assert not {r.item_id for r in second.action.items} & {"1", "2"}
