@@ -54,9 +54,6 @@ def eval_rule(
     from evals.rule_sim import rule_metrics
     from retrieval.catalog import CatalogError
 
-    if mode is Mode.llm:
-        err.print("[bold red]error:[/] --mode llm needs the LLM planner, which is not built yet; use --mode graph")
-        raise typer.Exit(2)
     settings = Settings()
     try:
         with err.status(f"loading {dataset.value}, its graph and the ranker"):
@@ -72,9 +69,21 @@ def eval_rule(
         setup = tuned_setup(dataset.value)
     if (TUNED / f"rule-{dataset.value}.json").is_file():
         tuned_from = f"evals/tuned/rule-{dataset.value}.json"
+    model = None
+    if mode is Mode.llm:
+        from agent.backends import build_chat_model
+        from agent.llm import LLMError
+
+        try:
+            with err.status("loading the chat model"):
+                model = build_chat_model(settings)
+        except LLMError as exc:
+            err.print(f"[bold red]error:[/] {exc}")
+            raise typer.Exit(2) from None
     runs = Path(settings.data_dir) / "runs"
     runs.mkdir(parents=True, exist_ok=True)
-    tag = f"{dataset.value}-{mode.value}-{split}-{limit or 'all'}-s{seed}-" + "-".join(f"{v}" for v in asdict(setup).values())
+    model_tag = "" if model is None else f"-{model.name}"
+    tag = f"{dataset.value}-{mode.value}{model_tag}-{split}-{limit or 'all'}-s{seed}-" + "-".join(f"{v}" for v in asdict(setup).values())
     results_file = runs / f"rule-{tag}.jsonl"
     if fresh and results_file.exists():
         results_file.unlink()
@@ -82,7 +91,8 @@ def eval_rule(
     with _bar() as bar:
         task = bar.add_task(f"{dataset.value} {mode.value} sessions", total=len(pairs))
         results = run_sessions(bench, setup, pairs, seed=seed, workers=workers, results_file=results_file,
-                               on_progress=lambda n: bar.advance(task, n))
+                               on_progress=lambda n: bar.advance(task, n), model=model, mode=mode.value,
+                               chunk=100 if model is None else 1)
     seconds = (datetime.now(timezone.utc) - started).total_seconds()
     metrics = rule_metrics(results)
     command = f"concierge eval rule --dataset {dataset.value} --mode {mode.value}" + (

@@ -82,8 +82,10 @@ def load_bench(dataset: str, *, root: Path, data_dir: Path) -> Bench:
     return Bench(catalog, graph, RankerScorer(ranker, graph, PopularityScorer(catalog, graph)))
 
 
-def make_service(bench: Bench, setup: RuleSetup, *, model=None) -> ConversationService:
-    config = ServiceConfig(policy=setup.policy())
+def make_service(bench: Bench, setup: RuleSetup, *, model=None, mode: str = "graph") -> ConversationService:
+    """The real service over the benchmark catalog; in `llm` mode the planner picks among CPR's actions
+    (no phrasing: the rule simulator reads the structured action only)."""
+    config = ServiceConfig(policy=setup.policy(), mode=mode, phrase=False)
     service = ConversationService(bench.catalog, model=model, config=config, scorer=bench.scorer)
     service.policy.graph = bench.graph  # share the one graph
     return service
@@ -113,7 +115,8 @@ def _run_chunk(chunk: Sequence[tuple[str, str]], seed: int) -> list[dict]:
 
 def run_sessions(bench: Bench, setup: RuleSetup, pairs: Sequence[tuple[str, str]], *, seed: int = 0,
                  workers: int = 0, results_file: Path | None = None, chunk: int = 100,
-                 on_progress: Callable[[int], None] | None = None, model=None) -> list[SessionResult]:
+                 on_progress: Callable[[int], None] | None = None, model=None,
+                 mode: str = "graph") -> list[SessionResult]:
     """Run (or resume) the sessions; returns every result in `pairs` order."""
     done: dict[tuple[str, str], dict] = {}
     if results_file is not None and results_file.is_file():
@@ -124,7 +127,7 @@ def run_sessions(bench: Bench, setup: RuleSetup, pairs: Sequence[tuple[str, str]
     todo = [p for p in pairs if p not in done]
     if on_progress:
         on_progress(len(pairs) - len(todo))
-    _WORKER.update(bench=bench, service=make_service(bench, setup, model=model))
+    _WORKER.update(bench=bench, service=make_service(bench, setup, model=model, mode=mode))
     sink = results_file.open("a", encoding="utf-8") if results_file is not None else None
     try:
         chunks = [todo[i : i + chunk] for i in range(0, len(todo), chunk)]

@@ -97,3 +97,16 @@ def test_report_has_metrics_intervals_and_anchors(bench, tmp_path):
            "ci95": confidence_intervals(results), "setup": {"temperature": 0.1}}
     text = write_rule_report(out, tmp_path / "r.md").read_text(encoding="utf-8")
     assert "| SR@15 |" in text and "| UNICORN | 0.535 |" in text and "Concierge `graph`" in text
+
+
+def test_llm_mode_goes_through_the_planner_and_never_shows_off_path_ids(bench):
+    import json
+
+    from agent.llm import ScriptedChatModel
+
+    model = ScriptedChatModel(default=json.dumps({"action": "recommend", "items": [1, 2, 3, 42]}))
+    results = run_sessions(bench, RuleSetup(), session_pairs(bench.catalog, "test"), workers=1, model=model,
+                           mode="llm", chunk=1)
+    assert all(r.llm_turns == r.asks + r.recommends for r in results)
+    assert sum(r.invalid_proposed for r in results) > 0 and sum(r.invalid_shown for r in results) == 0
+    assert rule_metrics(results)["fallback_rate"] == 0.0
