@@ -65,6 +65,7 @@ def bench_retrieval(
     movielens: Annotated[Path, typer.Option(help="Real catalog the synthetic items are made from.")] = REPO / "data" / "movielens-latest-small",
     report: Annotated[Path, typer.Option(help="Where the Markdown report goes.")] = Path("reports/retrieval-bench.md"),
     fresh: Annotated[bool, typer.Option(help="Re-run sizes that already have a result.")] = False,
+    base_items: Annotated[int, typer.Option(min=0, help="Real items (most rated first) the synthetic ones reuse; 0: all.")] = 2000,
 ) -> None:
     """Retrieval speed: build time, query latency p50/p95 and peak memory at each size (resumable)."""
     from conversation.settings import Settings
@@ -79,7 +80,7 @@ def bench_retrieval(
         _fail("--sizes needs at least one size of 100 items or more")
     result = run_retrieval_bench(size_list, catalog=movielens, data_dir=settings.data_dir, queries=queries,
                                  chroma_max=chroma_max, chroma_budget_s=chroma_budget, fresh=fresh,
-                                 embedding_model_path=settings.embedding_model_path)
+                                 embedding_model_path=settings.embedding_model_path, base_items=base_items)
     written = write_bench_report(result, report)
     if json:
         print(jsonlib.dumps({**result, "report": str(written)}))

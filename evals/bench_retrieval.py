@@ -31,9 +31,17 @@ COMMAND = "concierge bench retrieval"
 NOISE = 0.02  # per-dimension std of the noise added to a real unit vector (cosine to the original ~0.93)
 
 
+def base_subset(catalog: Catalog, n: int) -> Catalog:
+    """The `n` most popular real items (all of them when n <= 0): the material synthetic items reuse."""
+    if n <= 0 or n >= len(catalog):
+        return catalog
+    keep = sorted(catalog.items, key=lambda i: (-catalog.popularity.get(i, 0), i))[:n]
+    return Catalog(name=f"{catalog.name}-top{n}", items=[catalog.items[i] for i in keep])
+
+
 def base_material(data_dir: Path, catalog: Catalog, embedder: Embedder, *, progress: bool) -> tuple[Catalog, np.ndarray]:
     """The real catalog and its real vectors (from the vector store under data_dir, built if missing)."""
-    folder = data_dir / "indexes" / "bench-base" / f"vectors-{embedder.name}"
+    folder = data_dir / "indexes" / f"bench-base-{catalog.name}" / f"vectors-{embedder.name}"
     with VectorStore(folder, embedder) as store:
         store.ensure(catalog, progress=progress)
         vectors = np.asarray(store.vectors, dtype=np.float32)
@@ -230,9 +238,11 @@ def _main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--chroma-max", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--base-items", type=int, default=0)
     ns = parser.parse_args()
     embedder = SentenceTransformerEmbedder()
-    base, base_vectors = base_material(ns.data_dir, load_catalog(ns.catalog), embedder, progress=False)
+    base, base_vectors = base_material(ns.data_dir, base_subset(load_catalog(ns.catalog), ns.base_items), embedder,
+                                       progress=False)
     work = ns.work_dir / f"size-{ns.size}"
     work.mkdir(parents=True, exist_ok=True)
     result = bench_size(ns.size, base=base, base_vectors=base_vectors, embedder=embedder, work_dir=work,
@@ -246,7 +256,8 @@ def _main() -> None:
 
 def run_retrieval_bench(sizes: list[int], *, catalog: Path, data_dir: Path, queries: int = 200,
                         chroma_max: int = 100_000, chroma_budget_s: float = 600.0, fresh: bool = False,
-                        embedding_model_path: Path | None = None, seed: int = 0) -> dict[str, Any]:
+                        embedding_model_path: Path | None = None, seed: int = 0,
+                        base_items: int = 2000) -> dict[str, Any]:
     """Embedding throughput, chromadb insert rate, then one child process per size (results kept, so a
     rerun resumes where it stopped unless `fresh`)."""
     from retrieval.embeddings import SentenceTransformerEmbedder
@@ -258,10 +269,12 @@ def run_retrieval_bench(sizes: list[int], *, catalog: Path, data_dir: Path, quer
     started = time.perf_counter()
     result: dict[str, Any] = {"command": COMMAND, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                               "machine_at_start": machine(), "noise_std": NOISE, "queries": queries,
+                              "base_items": base_items,
                               "chroma_max": chroma_max}
     with progress_bar(True, "retrieval bench", len(sizes) + 2) as advance:
         embedder = SentenceTransformerEmbedder(embedding_model_path)
-        base, base_vectors = base_material(Path(data_dir), load_catalog(catalog), embedder, progress=True)
+        base, base_vectors = base_material(Path(data_dir), base_subset(load_catalog(catalog), base_items), embedder,
+                                           progress=True)
         result["embedding"] = embedding_throughput(embedder, base)
         result["embedder"] = embedder.name
         advance(1)
@@ -275,7 +288,8 @@ def run_retrieval_bench(sizes: list[int], *, catalog: Path, data_dir: Path, quer
             result["chroma_insert"] = chroma_insert_rate(base_vectors, embedder, rate_dir, budget_s=chroma_budget_s)
         advance(1)
         args = ["--catalog", str(catalog), "--data-dir", str(data_dir), "--work-dir", str(out_dir),
-                "--queries", str(queries), "--chroma-max", str(chroma_max), "--seed", str(seed)]
+                "--queries", str(queries), "--chroma-max", str(chroma_max), "--seed", str(seed),
+                "--base-items", str(base_items)]
         result["sizes"] = []
         for size in sizes:
             out_file = out_dir / f"size-{size}.json"
@@ -303,7 +317,8 @@ def write_bench_report(result: dict[str, Any], path: Path) -> Path:
         "",
         "## How the catalogs are made",
         "",
-        "Every size is synthetic but built from real material: item *n* takes a real MovieLens movie (title, "
+        f"Every size is synthetic but built from real material ({result.get('base_items') or 'all'} most-rated "
+        "MovieLens movies, each embedded for real): item *n* takes one of those movies (title, "
         "genres, up to 8 of its real tags) plus two real tags drawn from other movies, and its vector is that "
         f"movie's real {result['embedder']} vector plus Gaussian noise (std {result['noise_std']} per dimension, "
         "cosine ~0.93 to the original), re-normalised. Nothing at these sizes is embedded, so embedding speed is "
