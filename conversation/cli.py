@@ -15,6 +15,7 @@ from rich.table import Table
 from conversation.cli_bench import bench_app
 from conversation.cli_catalog import catalog_app
 from conversation.cli_retrieval import bench_retrieval, eval_retrieval, train_ranker
+from conversation.cli_nlu import eval_nlu
 from conversation.cli_rule import eval_rule
 
 app = typer.Typer(
@@ -29,6 +30,7 @@ eval_app = typer.Typer(no_args_is_help=True, help="Measure quality and write rep
 app.add_typer(eval_app, name="eval", help="Measure quality (retrieval, conversations) and write reports/.")
 eval_app.command("retrieval")(eval_retrieval)
 eval_app.command("rule")(eval_rule)
+eval_app.command("nlu")(eval_nlu)
 bench_app.command("retrieval")(bench_retrieval)
 app.command("train-ranker")(train_ranker)
 err = Console(stderr=True)

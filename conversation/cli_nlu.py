@@ -1,0 +1,74 @@
+"""`concierge eval nlu`: liked/disliked attribute extraction on the labelled set, per reader."""
+
+from __future__ import annotations
+
+import json as jsonlib
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import track
+
+REPO = Path(__file__).resolve().parents[1]
+CATALOGS = {"movielens": REPO / "data" / "movielens-latest-small",
+            "lastfm": REPO.parent / "shared" / "data" / "lastfm-unicorn" / "lastfm"}
+err = Console(stderr=True)
+
+
+def eval_nlu(
+    modes: Annotated[str, typer.Option(help="Comma-separated readers: matcher, llm, combined.")] = "matcher,llm,combined",
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N labelled messages.")] = None,
+    report: Annotated[Path, typer.Option(help="Where the Markdown report goes.")] = Path("reports/nlu.md"),
+    json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+) -> None:
+    """Precision/recall/F1 of liked and disliked attributes: matcher-only, LLM-only and combined."""
+    from agent.prompts import load_prompt
+    from conversation.nlu import Lexicon
+    from conversation.nlu_llm import AttributeShortlist
+    from conversation.settings import Settings
+    from evals.nlu_eval import MODES, Reader, askable_attributes, load_examples, predict, score, write_nlu_report
+    from retrieval.loaders import load_catalog
+
+    chosen = [m.strip() for m in modes.split(",") if m.strip()]
+    if not chosen or set(chosen) - set(MODES):
+        err.print(f"[bold red]error:[/] --modes takes {', '.join(MODES)}; got {modes!r}")
+        raise typer.Exit(2)
+    settings = Settings()
+    examples = load_examples()[:limit]
+    needs_llm = any(m != "matcher" for m in chosen)
+    model, prompt, embedder = None, None, None
+    if needs_llm:
+        from agent.backends import build_chat_model
+        from retrieval.embeddings import SentenceTransformerEmbedder
+
+        model, prompt = build_chat_model(settings), load_prompt("extract.v1")
+        embedder = SentenceTransformerEmbedder(settings.embedding_model_path)
+    readers = {}
+    for name in sorted({e.dataset for e in examples}):
+        catalog = load_catalog(CATALOGS[name])
+        lexicon = Lexicon.from_catalog(catalog)
+        shortlist = AttributeShortlist(askable_attributes(catalog, lexicon), embedder) if embedder else None
+        readers[name] = Reader(lexicon, shortlist)
+    calls: list = []
+    result_modes = {}
+    for mode in chosen:
+        predictions = [predict(mode, ex, readers[ex.dataset], model=model, prompt=prompt, on_llm=calls.append)
+                       for ex in track(examples, description=f"{mode} reader", console=err, disable=mode == "matcher")]
+        result_modes[mode] = score(examples, predictions)
+    result = {"command": "concierge eval nlu" + (f" --modes {modes}" if modes != "matcher,llm,combined" else ""),
+              "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "examples": len(examples),
+              "by_dataset": dict(Counter(e.dataset for e in examples)), "modes": result_modes}
+    if calls:
+        latencies = [c.trace.latency_s for c in calls if c.trace is not None]
+        result["llm"] = {"model": model.name, "calls": len(calls), "fallbacks": sum(c.fallback is not None for c in calls),
+                         "mean_latency_s": sum(latencies) / max(len(latencies), 1)}
+    path = write_nlu_report(result, report)
+    if json:
+        print(jsonlib.dumps({**result, "report": str(path)}))
+        return
+    for mode, row in result_modes.items():
+        err.print(f"{mode}: F1 all {row['all']['f1']:.3f} (liked {row['liked']['f1']:.3f}, disliked {row['disliked']['f1']:.3f})")
+    err.print(f"report written to {path}")

@@ -1,0 +1,108 @@
+"""LLM extraction of liked/disliked attributes, constrained to a shortlist of the catalog's own values.
+
+The shortlist is what the lexicon matcher found plus the values whose names are closest in meaning to
+the message (sentence embeddings), so the JSON schema can list every allowed value as an enum. The
+combined reader trusts the matcher where it found something and adds what only the LLM saw.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from agent.llm import ChatModel, LLMError
+from agent.prompts import PromptTemplate
+from conversation.nlu import Lexicon, Understanding, understand
+from conversation.state import Attr, ConvState, LLMCallTrace
+from retrieval.embeddings import Embedder
+
+MAX_ITEMS = 5
+
+
+@dataclass
+class Extraction:
+    understanding: Understanding
+    trace: LLMCallTrace | None = None
+    fallback: str | None = None
+
+
+class AttributeShortlist:
+    """Attribute values whose names are closest in meaning to a text (cosine over embedded names)."""
+
+    def __init__(self, attrs: Sequence[Attr], embedder: Embedder) -> None:
+        self.attrs = list(attrs)
+        self.embedder = embedder
+        vectors = np.asarray(embedder.embed([a.value for a in self.attrs]), dtype=np.float32)
+        self.vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
+
+    def nearest(self, text: str, k: int) -> list[Attr]:
+        query = np.asarray(self.embedder.embed([text]), dtype=np.float32)[0]
+        query = query / max(float(np.linalg.norm(query)), 1e-9)
+        order = np.argsort(-(self.vectors @ query), kind="stable")[:k]
+        return [self.attrs[i] for i in order]
+
+
+def extraction_schema(options: Sequence[str]) -> dict:
+    value = {"type": "string", "enum": list(options)}
+    listed = {"type": "array", "maxItems": MAX_ITEMS, "items": value}
+    return {"type": "object", "properties": {"liked": listed, "disliked": listed}, "required": ["liked", "disliked"]}
+
+
+def llm_extract(text: str, options: Sequence[Attr], *, model: ChatModel, prompt: PromptTemplate,
+                timeout_s: float = 20.0, max_tokens: int = 48) -> Extraction:
+    """Liked/disliked values among `options` by the LLM; anything outside them is dropped."""
+    by_value = {a.value: a for a in options}
+    messages = prompt.render(text=text[:500], options=list(by_value))
+    try:
+        reply = model.chat(messages, json_schema=extraction_schema(list(by_value)), max_tokens=max_tokens,
+                           timeout_s=timeout_s)
+    except LLMError as exc:
+        trace = LLMCallTrace(purpose="extract", model=model.name, prompt_id=prompt.id, ok=False, error=str(exc)[:200])
+        return Extraction(Understanding(), trace, f"extract: {type(exc).__name__}")
+    trace = LLMCallTrace(purpose="extract", model=reply.model or model.name, prompt_id=prompt.id,
+                         prompt_tokens=reply.usage.prompt_tokens, completion_tokens=reply.usage.completion_tokens,
+                         latency_s=reply.latency_s)
+    data = _parse(reply.text)
+    if data is None:
+        return Extraction(Understanding(), trace, "extract: output is not the JSON asked for")
+    liked = [by_value[v] for v in dict.fromkeys(data.get("liked") or []) if isinstance(v, str) and v in by_value]
+    disliked = [by_value[v] for v in dict.fromkeys(data.get("disliked") or [])
+                if isinstance(v, str) and v in by_value and by_value[v] not in liked]
+    return Extraction(Understanding(accepted=liked[:MAX_ITEMS], rejected=disliked[:MAX_ITEMS]), trace)
+
+
+def combine(matched: Understanding, extracted: Understanding) -> Understanding:
+    """The matcher's reading, plus values only the LLM found (the matcher's polarity wins on conflicts)."""
+    seen = set(matched.accepted) | set(matched.rejected)
+    out = matched.model_copy(deep=True)
+    out.accepted += [a for a in extracted.accepted if a not in seen]
+    out.rejected += [a for a in extracted.rejected if a not in seen and a not in out.accepted]
+    if out.accepted or out.rejected:
+        out.wishes = [] if not matched.wishes else matched.wishes
+    return out
+
+
+def read_message(text: str, state: ConvState, lexicon: Lexicon, *, shortlist: AttributeShortlist | None,
+                 model: ChatModel | None, prompt: PromptTemplate | None, k: int = 12,
+                 timeout_s: float = 20.0) -> Extraction:
+    """Matcher first; the LLM is asked only when there is free text the matcher could not fully read."""
+    matched = understand(text, state, lexicon)
+    if model is None or prompt is None or shortlist is None or not text.strip():
+        return Extraction(matched)
+    options = list(dict.fromkeys([*matched.accepted, *matched.rejected, *shortlist.nearest(text, k)]))
+    extracted = llm_extract(text, options, model=model, prompt=prompt, timeout_s=timeout_s)
+    return Extraction(combine(matched, extracted.understanding), extracted.trace, extracted.fallback)
+
+
+def _parse(text: str) -> dict | None:
+    start, end = text.find("{"), text.rfind("}")
+    if start < 0 or end <= start:
+        return None
+    try:
+        data = json.loads(text[start : end + 1])
+    except json.JSONDecodeError:
+        return None
+    return data if isinstance(data, dict) else None

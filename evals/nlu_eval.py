@@ -1,0 +1,124 @@
+"""`concierge eval nlu`: precision/recall/F1 of liked and disliked attributes on a labelled set.
+
+Modes: `matcher` (lexicon + synonyms + negation scope), `llm` (the LLM picks among the values whose names
+are closest in meaning to the message), `combined` (the matcher, plus what only the LLM found).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from conversation.nlu import Lexicon, Understanding, understand
+from conversation.nlu_llm import AttributeShortlist, combine, llm_extract
+from conversation.state import Attr, ConvState
+from retrieval.catalog import Catalog
+
+LABELLED = Path(__file__).resolve().parent / "data" / "nlu-labelled.jsonl"
+MODES = ("matcher", "llm", "combined")
+
+
+@dataclass
+class Example:
+    dataset: str
+    text: str
+    liked: set[str]
+    disliked: set[str]
+
+
+def load_examples(path: Path = LABELLED) -> list[Example]:
+    rows = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            raw = json.loads(line)
+            rows.append(Example(raw["dataset"], raw["text"], set(raw["liked"]), set(raw["disliked"])))
+        except (json.JSONDecodeError, KeyError) as exc:
+            raise ValueError(f"{path}:{n}: not a labelled example ({exc})") from exc
+    return rows
+
+
+def askable_attributes(catalog: Catalog, lexicon: Lexicon) -> list[Attr]:
+    """Every attribute value the matcher knows (the vocabulary both readers choose from)."""
+    return sorted(set(lexicon.phrases.values()), key=lambda a: (a.type, a.value))
+
+
+def _labels(u: Understanding) -> tuple[set[str], set[str]]:
+    return {str(a) for a in u.accepted}, {str(a) for a in u.rejected}
+
+
+def prf(tp: int, fp: int, fn: int) -> dict[str, float]:
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0, "tp": tp, "fp": fp, "fn": fn}
+
+
+def score(examples: Sequence[Example], predictions: Sequence[tuple[set[str], set[str]]]) -> dict[str, Any]:
+    """Micro P/R/F1 for liked, disliked, and both (a value counts only with the right polarity)."""
+    counts = {"liked": [0, 0, 0], "disliked": [0, 0, 0]}
+    for ex, (liked, disliked) in zip(examples, predictions, strict=True):
+        for name, gold, pred in (("liked", ex.liked, liked), ("disliked", ex.disliked, disliked)):
+            counts[name][0] += len(gold & pred)
+            counts[name][1] += len(pred - gold)
+            counts[name][2] += len(gold - pred)
+    total = [sum(c[i] for c in counts.values()) for i in range(3)]
+    return {"liked": prf(*counts["liked"]), "disliked": prf(*counts["disliked"]), "all": prf(*total)}
+
+
+@dataclass
+class Reader:
+    """One dataset's matcher vocabulary, and the shortlist for the LLM."""
+
+    lexicon: Lexicon
+    shortlist: AttributeShortlist | None
+
+
+def predict(mode: str, example: Example, reader: Reader, *, model=None, prompt=None, k: int = 12,
+            on_llm: Callable[[Any], None] | None = None) -> tuple[set[str], set[str]]:
+    state = ConvState(session_id="nlu-eval")
+    matched = understand(example.text, state, reader.lexicon)
+    if mode == "matcher":
+        return _labels(matched)
+    options = reader.shortlist.nearest(example.text, k)
+    if mode == "combined":
+        options = list(dict.fromkeys([*matched.accepted, *matched.rejected, *options]))
+    extracted = llm_extract(example.text, options, model=model, prompt=prompt)
+    if on_llm:
+        on_llm(extracted)
+    if mode == "llm":
+        return _labels(extracted.understanding)
+    return _labels(combine(matched, extracted.understanding))
+
+
+def write_nlu_report(result: dict[str, Any], path: Path) -> Path:
+    lines = [
+        "# NLU: liked and disliked attributes",
+        "",
+        f"Run {result['date']} with `{result['command']}`. {result['examples']} labelled messages "
+        f"({result['by_dataset']}) in `evals/data/nlu-labelled.jsonl`, written by hand over the MovieLens "
+        "genres, decades and tags and the 33 LastFM tags, with negations (\"not X\", \"anything but X\", "
+        "\"no X\"), paraphrases that need more than a word list, other languages and emoji. A prediction counts "
+        "only with the right polarity. Micro-averaged.",
+        "",
+        "| reader | liked P / R / F1 | disliked P / R / F1 | all P / R / F1 |",
+        "|---|---|---|---|",
+    ]
+    for mode, row in result["modes"].items():
+        cells = [f"{row[k]['precision']:.3f} / {row[k]['recall']:.3f} / {row[k]['f1']:.3f}"
+                 for k in ("liked", "disliked", "all")]
+        lines.append(f"| {mode} | " + " | ".join(cells) + " |")
+    missing = [m for m in MODES if m not in result["modes"]]
+    if missing:
+        lines += ["", f"Not run in this report: {', '.join(missing)} (`--modes`)."]
+    if result.get("llm"):
+        lines += ["", f"LLM: {result['llm']['model']}, {result['llm']['calls']} calls, mean latency "
+                      f"{result['llm']['mean_latency_s']:.1f} s, fallbacks {result['llm']['fallbacks']}."]
+    lines.append("")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path

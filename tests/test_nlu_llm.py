@@ -1,0 +1,60 @@
+"""LLM extraction is confined to a shortlist of real values; the combined reader keeps the matcher's reading."""
+
+from __future__ import annotations
+
+import json
+
+from agent.llm import LLMTimeout, ScriptedChatModel
+from agent.prompts import load_prompt
+from conversation.nlu import Lexicon, Understanding
+from conversation.nlu_llm import AttributeShortlist, combine, llm_extract, read_message
+from conversation.state import Attr, ConvState
+from evals.nlu_eval import Example, load_examples, score
+from retrieval.embeddings import HashingEmbedder
+from tests.helpers import tiny_movies
+
+CAT = tiny_movies()
+LEX = Lexicon.from_catalog(CAT, min_tag_items=1)
+PROMPT = load_prompt("extract.v1")
+COMEDY, HORROR, PARIS = Attr(type="genre", value="Comedy"), Attr(type="genre", value="Horror"), Attr(type="tag", value="paris")
+
+
+def test_values_outside_the_options_are_dropped_and_schema_lists_them():
+    model = ScriptedChatModel([json.dumps({"liked": ["Comedy", "Zombies"], "disliked": ["Horror", "Comedy"]})])
+    out = llm_extract("a comedy, no horror", [COMEDY, HORROR], model=model, prompt=PROMPT)
+    assert out.understanding.accepted == [COMEDY] and out.understanding.rejected == [HORROR]
+    enum = model.calls[0].json_schema["properties"]["liked"]["items"]["enum"]
+    assert enum == ["Comedy", "Horror"] and model.calls[0].json_schema["properties"]["liked"]["maxItems"] == 5
+    assert "<data>a comedy, no horror</data>" in model.calls[0].messages[1].content
+
+
+def test_failures_give_an_empty_reading_with_a_reason():
+    for step in (LLMTimeout("slow"), "no json"):
+        out = llm_extract("x", [COMEDY], model=ScriptedChatModel([step]), prompt=PROMPT)
+        assert out.understanding.accepted == [] and out.fallback.startswith("extract:")
+
+
+def test_combined_keeps_matcher_polarity_and_adds_llm_only_values():
+    matched = Understanding(accepted=[COMEDY])
+    extracted = Understanding(accepted=[PARIS], rejected=[COMEDY])
+    both = combine(matched, extracted)
+    assert both.accepted == [COMEDY, PARIS] and both.rejected == []
+
+
+def test_read_message_offers_matcher_hits_and_nearest_values():
+    shortlist = AttributeShortlist(sorted(set(LEX.phrases.values()), key=str), HashingEmbedder())
+    model = ScriptedChatModel([json.dumps({"liked": ["paris"], "disliked": []})])
+    out = read_message("a funny film set in paris", ConvState(session_id="s"), LEX, shortlist=shortlist, model=model,
+                       prompt=PROMPT, k=3)
+    assert COMEDY in out.understanding.accepted and PARIS in out.understanding.accepted
+    assert "Comedy" in model.calls[0].json_schema["properties"]["liked"]["items"]["enum"]
+
+
+def test_labelled_set_is_large_enough_and_scored_by_polarity():
+    examples = load_examples()
+    assert len(examples) >= 100 and {e.dataset for e in examples} == {"movielens", "lastfm"}
+    ex = [Example("movielens", "x", {"genre=Comedy"}, {"genre=Horror"})]
+    flipped = score(ex, [({"genre=Horror"}, {"genre=Comedy"})])
+    assert flipped["all"]["tp"] == 0 and flipped["all"]["fp"] == 2 and flipped["all"]["fn"] == 2
+    exact = score(ex, [({"genre=Comedy"}, {"genre=Horror"})])
+    assert exact["all"]["f1"] == 1.0
