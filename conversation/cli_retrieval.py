@@ -65,7 +65,7 @@ def bench_retrieval(
     movielens: Annotated[Path, typer.Option(help="Real catalog the synthetic items are made from.")] = REPO / "data" / "movielens-latest-small",
     report: Annotated[Path, typer.Option(help="Where the Markdown report goes.")] = Path("reports/retrieval-bench.md"),
     fresh: Annotated[bool, typer.Option(help="Re-run sizes that already have a result.")] = False,
-    base_items: Annotated[int, typer.Option(min=0, help="Real items (most rated first) the synthetic ones reuse; 0: all.")] = 2000,
+    base_items: Annotated[int, typer.Option(min=0, help="Real items (most rated first) the synthetic ones reuse; 0: all.")] = 1000,
 ) -> None:
     """Retrieval speed: build time, query latency p50/p95 and peak memory at each size (resumable)."""
     from conversation.settings import Settings
