@@ -132,3 +132,14 @@ def test_llm_rerank_failure_keeps_ranker_order_and_flags_degraded():
     result = service.respond(service.start(), "a funny animated movie")
     assert [r.item_id for r in result.action.items] == ["1", "2"]
     assert result.trace.degraded and result.trace.fallbacks == ["rerank: LLMTimeout"]
+
+
+@pytest.mark.parametrize("text", ["", "   ", "x" * 10_000, "😂🎬🍿", "Je voudrais une comédie d'animation", "こんにちは"])
+def test_odd_messages_get_a_sensible_reply(text):
+    service = _service(ScriptedChatModel(default="Tell me more about what you like."))
+    sid = service.start()
+    result = service.respond(sid, text)
+    assert result.text.strip() and result.action.kind in {"ask", "recommend"}
+    for item in result.action.items:
+        assert item.item_id in service.catalog.items
+    assert len(service.state(sid).history[0].text) <= 2000  # long input is cut, not stored whole
