@@ -5,6 +5,13 @@ from agent.prompts import PromptError, known_prompts, load_prompt
 SAMPLE = {
     "reply": dict(action="recommend", attribute="", items=["Toy Story (1995) (Comedy)"], accepted=["Comedy"],
                   rejected=[], user_text="funny"),
+    "extract": dict(text="a comedy, not horror", options=["Comedy", "Horror"]),
+    "planner": dict(accepted=["Comedy"], rejected=[], wishes=["something light"], count=120, attributes=["Animation"],
+                    candidates=["Toy Story (1995)"], can_search=True, list_size=5),
+    "rerank": dict(wishes=[], accepted=["Comedy"], rejected=[], n=1,
+                   candidates=[{"n": 1, "title": "Toy Story (1995)", "attributes": ["Comedy"]}]),
+    "rerank_fewshot": dict(wishes=[], accepted=["Comedy"], rejected=[], n=1,
+                           candidates=[{"n": 1, "title": "Toy Story (1995)", "attributes": ["Comedy"]}]),
 }
 
 
