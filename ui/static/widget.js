@@ -1,0 +1,2 @@
+/* Concierge chat widget: placeholder, replaced by the full widget. */
+(function () { "use strict"; })();
