@@ -93,8 +93,9 @@ class AttributeIndex:
 class FusionConfig:
     """How results are combined.
 
-    Each retriever first takes its `pool` best items by its own score (BM25, or cosine similarity),
-    divides by the best score, and mixes in the popularity prior: (1 - prior) * relevance + prior *
+    Each retriever first takes its best items by its own score (BM25, or cosine similarity): `pool` of
+    them when it has a prior, else `depth` (hybrid) or k. It divides by the best score and mixes in
+    the popularity prior: (1 - prior) * relevance + prior *
     popularity (log-scaled to [0, 1]); `*_prior` = 0 is the pure retriever. Hybrid then fuses the two
     re-ranked lists by weighted reciprocal rank over their `depth` best: sum of weight / (rrf_k + rank).
     """
@@ -225,12 +226,15 @@ class HybridSearcher:
         mask = self.attributes.mask(must_have, self.attributes.resolve(must_not))
         exclude = {i for i in exclude_ids if i in self.catalog.items}
         keywords = split_keywords(query)
-        pool = max(k, fusion.pool)
+        # A prior re-ranks a deeper pool; without one, hybrid needs only `depth` and a single mode only k.
+        need = fusion.depth if mode == "hybrid" else k
+        kw_pool = max(k, fusion.pool if fusion.keyword_prior else need)
+        vec_pool = max(k, fusion.pool if fusion.vector_prior else need)
         kw_scores, terms = self.keywords.score_all(keywords)
         kw_list: list[tuple[str, float]] = []
         if mode != "vector":
             kw_mask = mask if mask is None or self._kw_perm is None else mask[self._kw_perm]
-            rows = top_rows(kw_scores, pool, allowed=kw_mask,
+            rows = top_rows(kw_scores, kw_pool, allowed=kw_mask,
                             exclude=[self.keywords.row_of[i] for i in exclude if i in self.keywords.row_of])
             kw_list = prior_rerank([self.keywords.ids[r] for r in rows], kw_scores[rows], self.prior,
                                    fusion.keyword_prior, row_of=self.attributes.row_of)
@@ -240,7 +244,7 @@ class HybridSearcher:
         if mode != "keyword":
             vector = query_vector if query_vector is not None else self.vectors.embed_query(", ".join(keywords))
             vec_mask = mask if mask is None or self._vec_perm is None else mask[self._vec_perm]
-            found = self.vectors.search(vector, k=pool, allowed=vec_mask, exclude_ids=exclude)
+            found = self.vectors.search(vector, k=vec_pool, allowed=vec_mask, exclude_ids=exclude)
             vec_score = {h.id: h.score for h in found}
             vec_list = prior_rerank([h.id for h in found], [h.score for h in found], self.prior,
                                     fusion.vector_prior, row_of=self.attributes.row_of)

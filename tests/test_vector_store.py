@@ -142,3 +142,25 @@ def test_real_minilm_store_reopens_without_re_embedding(tmp_path):
         assert report.skipped and report.embedded == 0
         assert store.search("a scary film set in outer space", k=1)[0].id == "4"
     assert reopen_s < 5
+
+
+def test_broad_filter_uses_hnsw_post_filter_and_matches_exact_search(tmp_path):
+    rng = np.random.default_rng(0)
+    words = ["space", "war", "love", "paris", "robot", "heist", "ghost", "ocean", "king", "dog"]
+    items = [Item(id=str(n), title=f"Film {n}", text=" ".join([*rng.choice(words, size=4), f"w{n}", f"v{n % 17}"]),
+                  attributes={"genre": ["Drama" if n % 3 else "Comedy"]}) for n in range(300)]
+    catalog = Catalog(name="grid", items=items)
+    with VectorStore(tmp_path / "v", HashingEmbedder(64)) as store:
+        store.ensure(catalog)
+        broad = np.asarray([n % 3 != 0 for n in range(300)])  # two thirds: HNSW over-fetch + post-filter
+        narrow = np.zeros(300, dtype=bool)
+        narrow[:12] = True  # 4%: exact over the allowed rows
+        calls = []
+        query = store._collection.query
+        store._collection.query = lambda **kw: calls.append(kw["n_results"]) or query(**kw)
+        for allowed in (broad, narrow):
+            got = store.search("space robot war", k=10, allowed=allowed, exclude_ids=["1"])
+            want = store.search("space robot war", k=10, allowed=allowed, exclude_ids=["1"], exact=True)
+            assert [h.id for h in got] == [h.id for h in want]
+            assert all(allowed[store.row_of[h.id]] and h.id != "1" for h in got)
+        assert len(calls) == 1 and calls[0] >= 10 / (2 / 3)  # only the broad filter asked HNSW, over-fetching
