@@ -63,3 +63,52 @@ def running_server(args: list[str], *, port: int, env: dict[str, str] | None = N
             proc.kill()
         if log:
             out.close()
+
+
+@contextlib.contextmanager
+def serving(app, *, timeout_s: float = 30.0) -> Iterator[str]:
+    """Serve an ASGI app with a real uvicorn server in a thread (lifespan included) on a free port."""
+    import threading
+
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout_s
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+class SlowTokens:
+    """Wraps a (scripted) chat model so streamed chunks arrive with a pause: a browser can watch text grow."""
+
+    def __init__(self, model, *, chunk_delay_s: float) -> None:
+        self.model = model
+        self.name = model.name
+        self.chunk_delay_s = chunk_delay_s
+
+    def chat(self, messages, *, on_token=None, **options):
+        def slowly(chunk: str) -> None:
+            time.sleep(self.chunk_delay_s)
+            on_token(chunk)
+
+        return self.model.chat(messages, on_token=None if on_token is None else slowly, **options)
+
+
+def local_only(route, base_url: str, outside: list[str]) -> None:
+    """CI machines reach only package registries: the page must work with everything else cut off."""
+    request_url = route.request.url
+    if request_url.startswith((base_url, "data:", "blob:")):
+        route.continue_()
+    else:
+        outside.append(request_url)
+        route.abort()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import logging
 import queue
 import threading
 from collections.abc import Iterator
@@ -11,29 +13,80 @@ import gradio as gr
 
 from conversation.service import ConversationService
 from conversation.state import TurnResult
+from conversation.store import UnknownSession
 
 _DONE = object()
+log = logging.getLogger(__name__)
+QUICK_SLOTS = 4  # the policy offers three answers; one spare slot so a fourth option would still show
+
+CARD_CSS = """
+.cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(220px, 1fr)); gap: 10px; }
+.card { border: 1px solid var(--border-color-primary); border-radius: 10px; padding: 10px 12px;
+        background: var(--background-fill-secondary); }
+.card:focus-visible { outline: 3px solid #ffb400; outline-offset: 2px; }
+.card .title { font-weight: 600; display: block; margin-bottom: 4px; }
+.card ul { list-style: none; margin: 0; padding: 0; display: flex; flex-wrap: wrap; gap: 4px; }
+.card li { font-size: 12px; border-radius: 999px; padding: 1px 8px; background: var(--color-accent-soft); }
+.empty { color: var(--body-text-color-subdued); font-size: 14px; }
+"""
+NO_CARDS = '<p class="empty">Recommendations will appear here as cards.</p>'
 
 
-def _items_markdown(result: TurnResult) -> str:
+def cards_html(result: TurnResult) -> str:
+    """Recommended items as cards, each with the reasons grounded in its attributes (all text escaped)."""
     if result.action.kind != "recommend" or not result.action.items:
-        return ""
-    lines = [f"**{n}. {r.title}**  \n<small>{r.reason}</small>" for n, r in enumerate(result.action.items, 1)]
-    return "\n\n".join(lines)
+        return NO_CARDS
+    cards = []
+    for n, rec in enumerate(result.action.items, 1):
+        reasons = [r.strip() for r in rec.reason.split(";") if r.strip()]
+        chips = "".join(f"<li>{html.escape(r)}</li>" for r in reasons)
+        label = html.escape(f"{rec.title}: {', '.join(reasons)}", quote=True)
+        cards.append(
+            f'<article class="card" tabindex="0" aria-label="{label}" data-item-id="{html.escape(rec.item_id)}">'
+            f'<span class="title">{n}. {html.escape(rec.title)}</span><ul aria-label="Why">{chips}</ul></article>'
+        )
+    return f'<section class="cards" aria-label="Recommendations">{"".join(cards)}</section>'
 
 
-def _trace_summary(result: TurnResult) -> dict[str, Any]:
+def chat_text(result: TurnResult) -> str:
+    """The bot's message in the transcript: the lead sentence, then the items as a short numbered list."""
+    if not result.action.items:
+        return result.text
+    lead = result.text.split("\n", 1)[0]
+    titles = "\n".join(f"{n}. **{r.title}**" for n, r in enumerate(result.action.items, 1))
+    return f"{lead}\n\n{titles}"
+
+
+def trace_markdown(result: TurnResult) -> str:
+    """The trace panel: what was understood, tools called, LLM calls, fallbacks and latency."""
     trace = result.trace
-    return {
-        "action": result.action.kind,
-        "asked": str(result.action.attribute) if result.action.attribute else None,
-        "understood": trace.understood,
-        "candidates": trace.candidates,
-        "llm_calls": [c.model_dump() for c in trace.llm_calls],
-        "fallbacks": trace.fallbacks,
-        "degraded": trace.degraded,
-        "latency_s": round(trace.latency_s, 3),
-    }
+    asked = f" about **{result.action.attribute}**" if result.action.attribute else ""
+    lines = [
+        f"**Turn {result.turn}**: {result.action.kind}{asked} in **{trace.latency_s * 1000:.0f} ms**, "
+        f"{trace.candidates:,} candidates" + (" (degraded)" if trace.degraded else ""),
+        "",
+        f"Understood: `{trace.understood}`" if trace.understood else "Understood: nothing new",
+        "",
+        f"**Tools called** ({len(trace.tool_calls)})",
+    ]
+    if trace.tool_calls:
+        lines += ["", "| tool | observation | ms |", "|---|---|---|"]
+        lines += [f"| {c.name} | {_cell(c.observation)} | {c.latency_s * 1000:.0f} |" for c in trace.tool_calls]
+    lines += ["", f"**LLM calls** ({len(trace.llm_calls)})"]
+    if trace.llm_calls:
+        lines += ["", "| purpose | model | prompt | tokens in/out | ms | ok |", "|---|---|---|---|---|---|"]
+        lines += [
+            f"| {c.purpose} | {_cell(c.model)} | {c.prompt_id} | {c.prompt_tokens}/{c.completion_tokens} "
+            f"| {c.latency_s * 1000:.0f} | {'yes' if c.ok else _cell('no: ' + (c.error or ''))} |"
+            for c in trace.llm_calls
+        ]
+    if trace.fallbacks:
+        lines += ["", "**Fallbacks:** " + "; ".join(trace.fallbacks)]
+    return "\n".join(lines)
+
+
+def _cell(text: str) -> str:
+    return html.escape(text.replace("|", "/").replace("\n", " ")[:120])
 
 
 def stream_turn(service: ConversationService, session_id: str, text: str) -> Iterator[str | TurnResult]:
@@ -55,46 +108,85 @@ def stream_turn(service: ConversationService, session_id: str, text: str) -> Ite
         yield chunk  # type: ignore[misc]
 
 
-def build_ui(service: ConversationService) -> gr.Blocks:
-    """The chat page: conversation, quick replies for the asked attribute, and a trace panel."""
-    with gr.Blocks(title="Concierge") as demo:
-        gr.Markdown(f"## Concierge\nAsk for something from **{service.catalog.name}** ({len(service.catalog):,} items).")
-        session = gr.State(None)
-        with gr.Row():
-            with gr.Column(scale=3):
-                chatbot = gr.Chatbot(label="Conversation", height=520, elem_id="chat")
-                with gr.Row(visible=False, elem_id="quick-replies") as quick_row:
-                    quick = [gr.Button(label, size="sm") for label in ("Yes", "No", "Doesn't matter")]
-                box = gr.Textbox(
-                    placeholder="e.g. a funny animated movie, not too old", show_label=False, elem_id="message"
-                )
-                send = gr.Button("Send", variant="primary", elem_id="send")
-            with gr.Column(scale=1):
-                trace_panel = gr.JSON(label="Trace (last turn)")
+def _quick_updates(result: TurnResult | None) -> list[Any]:
+    """Caption and buttons for the asked attribute, or everything hidden."""
+    asking = result is not None and result.action.kind == "ask" and bool(result.action.options)
+    if not asking:
+        return [gr.update(visible=False), gr.update(value="")] + [gr.update(visible=False)] * QUICK_SLOTS
+    attr, options = result.action.attribute, result.action.options[:QUICK_SLOTS]
+    caption = f"Quick reply about **{attr.type}: {attr.value}**" if attr else "Quick reply"
+    buttons = [gr.update(value=options[i], visible=True) if i < len(options) else gr.update(visible=False)
+               for i in range(QUICK_SLOTS)]
+    return [gr.update(visible=True), gr.update(value=caption)] + buttons
 
-        def on_message(text: str, history: list[dict], session_id: str | None):
-            history = list(history or [])
-            if session_id is None:
-                session_id = service.start()
-            history.append({"role": "user", "content": text})
-            history.append({"role": "assistant", "content": ""})
-            yield history, session_id, "", gr.update(visible=False), gr.update()
+
+def make_handler(service: ConversationService):
+    """The per-message generator; all per-user state arrives as arguments (gr.State), none is kept here."""
+
+    def on_message(text: str, history: list[dict] | None, session_id: str | None):
+        text = (text or "").strip()
+        history = list(history or [])
+        if not text:
+            yield [history, session_id, gr.update(), gr.update(), gr.update(), gr.update()] + _quick_updates(None)
+            return
+        if session_id is None:
+            session_id = service.start()
+        history += [{"role": "user", "content": text}, {"role": "assistant", "content": ""}]
+        yield [history, session_id, "", gr.update(), gr.update(), gr.update()] + _quick_updates(None)
+        try:
             streamed = ""
-            for part in stream_turn(service, session_id, text):
+            for part in _stream_or_restart(service, session_id, text):
                 if isinstance(part, TurnResult):
-                    lead = part.text.split("\n", 1)[0] if part.action.items else part.text
-                    cards = _items_markdown(part)
-                    history[-1] = {"role": "assistant", "content": f"{lead}\n\n{cards}" if cards else lead}
-                    asking = part.action.kind == "ask"
-                    yield history, session_id, "", gr.update(visible=asking), _trace_summary(part)
+                    history[-1] = {"role": "assistant", "content": chat_text(part)}
+                    yield [history, part.session_id, "", cards_html(part), trace_markdown(part),
+                           part.trace.model_dump(mode="json")] + _quick_updates(part)
                     return
                 streamed += part
                 history[-1] = {"role": "assistant", "content": streamed}
-                yield history, session_id, "", gr.update(), gr.update()
+                yield [history, session_id, "", gr.update(), gr.update(), gr.update()] + [gr.update()] * (
+                    QUICK_SLOTS + 2)
+        except Exception as exc:  # logged with its traceback, shown to this user as a short error toast
+            log.exception("turn failed in the Gradio UI")
+            raise gr.Error(f"The assistant had a problem: {type(exc).__name__}. Please try again.") from exc
 
-        outputs = [chatbot, session, box, quick_row, trace_panel]
-        box.submit(on_message, [box, chatbot, session], outputs)
-        send.click(on_message, [box, chatbot, session], outputs)
+    return on_message
+
+
+def _stream_or_restart(service: ConversationService, session_id: str, text: str) -> Iterator[str | TurnResult]:
+    """Stream the turn; if the store forgot this browser's session (restart, expiry), continue in a new one."""
+    try:
+        service.state(session_id)
+    except UnknownSession:
+        session_id = service.start()
+    return stream_turn(service, session_id, text)
+
+
+def build_ui(service: ConversationService) -> gr.Blocks:
+    """The chat page: conversation, quick replies for the asked attribute, item cards and a trace panel."""
+    with gr.Blocks(title="Concierge") as demo:
+        gr.Markdown(f"## Concierge\nAsk for something from **{service.catalog.name}** ({len(service.catalog):,} items).")
+        session = gr.State(None)  # this browser tab's conversation id: per user, never a module global
+        with gr.Row():
+            with gr.Column(scale=3):
+                chatbot = gr.Chatbot(label="Conversation", height=440, elem_id="chat", feedback_options=None)
+                with gr.Row(visible=False, elem_id="quick-replies") as quick_row:
+                    caption = gr.Markdown(elem_id="asked")
+                    quick = [gr.Button("", size="sm", visible=False, min_width=80) for _ in range(QUICK_SLOTS)]
+                with gr.Row():
+                    box = gr.Textbox(placeholder="e.g. a funny animated movie, not too old", show_label=False,
+                                     elem_id="message", scale=5, max_length=2000)
+                    send = gr.Button("Send", variant="primary", elem_id="send", scale=1, min_width=80)
+                cards = gr.HTML(NO_CARDS, css_template=CARD_CSS, elem_id="cards")
+            with gr.Column(scale=2):
+                trace_md = gr.Markdown("The trace of each turn (tools, LLM calls, latency) appears here.",
+                                       elem_id="trace", label="Trace")
+                with gr.Accordion("Full trace (JSON)", open=False):
+                    trace_json = gr.JSON(label="Trace (last turn)")
+
+        handler = make_handler(service)
+        outputs = [chatbot, session, box, cards, trace_md, trace_json, quick_row, caption, *quick]
+        box.submit(handler, [box, chatbot, session], outputs)
+        send.click(handler, [box, chatbot, session], outputs)
         for button in quick:
-            button.click(on_message, [button, chatbot, session], outputs)
+            button.click(handler, [button, chatbot, session], outputs)
     return demo
