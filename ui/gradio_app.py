@@ -61,32 +61,32 @@ def trace_markdown(result: TurnResult) -> str:
     """The trace panel: what was understood, tools called, LLM calls, fallbacks and latency."""
     trace = result.trace
     asked = f" about **{result.action.attribute}**" if result.action.attribute else ""
+    understood = "; ".join(f"{key}: {_cell(str(value))}" for key, value in trace.understood.items() if value)
     lines = [
         f"**Turn {result.turn}**: {result.action.kind}{asked} in **{trace.latency_s * 1000:.0f} ms**, "
         f"{trace.candidates:,} candidates" + (" (degraded)" if trace.degraded else ""),
         "",
-        f"Understood: `{trace.understood}`" if trace.understood else "Understood: nothing new",
+        f"Understood: {understood or 'nothing new'}",
         "",
         f"**Tools called** ({len(trace.tool_calls)})",
-    ]
-    if trace.tool_calls:
-        lines += ["", "| tool | observation | ms |", "|---|---|---|"]
-        lines += [f"| {c.name} | {_cell(c.observation)} | {c.latency_s * 1000:.0f} |" for c in trace.tool_calls]
-    lines += ["", f"**LLM calls** ({len(trace.llm_calls)})"]
-    if trace.llm_calls:
-        lines += ["", "| purpose | model | prompt | tokens in/out | ms | ok |", "|---|---|---|---|---|---|"]
-        lines += [
-            f"| {c.purpose} | {_cell(c.model)} | {c.prompt_id} | {c.prompt_tokens}/{c.completion_tokens} "
-            f"| {c.latency_s * 1000:.0f} | {'yes' if c.ok else _cell('no: ' + (c.error or ''))} |"
+        "",
+        *(f"- `{c.name}` {c.latency_s * 1000:.0f} ms: {_cell(c.observation)}" for c in trace.tool_calls),
+        "",
+        f"**LLM calls** ({len(trace.llm_calls)})",
+        "",
+        *(
+            f"- {c.purpose}: {_cell(c.model)}, `{c.prompt_id}`, {c.prompt_tokens} → {c.completion_tokens} tokens, "
+            f"{c.latency_s * 1000:.0f} ms" + ("" if c.ok else f", **failed**: {_cell(c.error or '')}")
             for c in trace.llm_calls
-        ]
+        ),
+    ]
     if trace.fallbacks:
-        lines += ["", "**Fallbacks:** " + "; ".join(trace.fallbacks)]
+        lines += ["", "**Fallbacks:** " + "; ".join(_cell(f) for f in trace.fallbacks)]
     return "\n".join(lines)
 
 
 def _cell(text: str) -> str:
-    return html.escape(text.replace("|", "/").replace("\n", " ")[:120])
+    return html.escape(text.replace("\n", " ")[:160])
 
 
 def stream_turn(service: ConversationService, session_id: str, text: str) -> Iterator[str | TurnResult]:
