@@ -6,6 +6,7 @@ from agent.llm import ChatModel
 from agent.policy import PolicyConfig
 from conversation.service import ConversationService, ServiceConfig
 from conversation.settings import Settings
+from conversation.store import SessionStore, open_store
 from retrieval.catalog import Catalog
 
 
@@ -40,8 +41,20 @@ def build_service(
     catalog: Catalog | None = None,
     model: ChatModel | None = None,
     max_questions: int | None = None,
+    store: SessionStore | None = None,
 ) -> ConversationService:
-    """A ConversationService over the configured catalog and chat model (either may be injected)."""
+    """A ConversationService over the configured catalog and chat model (either may be injected).
+
+    Sessions stay in memory unless a store is given (the API passes `configured_store(settings)`).
+    """
     catalog = catalog if catalog is not None else load_configured_catalog(settings)
     model = model if model is not None else load_configured_model(settings)
-    return ConversationService(catalog, model=model, config=service_config(settings, max_questions=max_questions))
+    return ConversationService(catalog, model=model, config=service_config(settings, max_questions=max_questions),
+                               store=store)
+
+
+def configured_store(settings: Settings) -> SessionStore:
+    """The session store named by `settings.session_store` (SQLite under the data dir by default)."""
+    # A turn waiting for its session's lock gives up when the API's deadline would have passed anyway.
+    return open_store(settings.session_store, data_dir=settings.data_dir, ttl_s=settings.session_ttl_s,
+                      lock_wait_s=settings.turn_deadline_s)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import threading
 import time
 from dataclasses import dataclass
 
@@ -62,14 +61,16 @@ class ConversationService:
             self.planner = LLMPlanner(model, load_prompt(self.config.planner_prompt), catalog, tools=tools,
                                       config=PlannerConfig(timeout_s=self.config.llm_timeout_s),
                                       list_size=self.config.policy.list_size)
-        self._session_locks: dict[str, threading.Lock] = {}
-        self._locks_guard = threading.Lock()
 
     def start(self, *, user_id: str | None = None) -> str:
         """Open a conversation; returns an unguessable session id."""
         session_id = secrets.token_urlsafe(18)
         self.store.put(ConvState(session_id=session_id, user_id=user_id))
         return session_id
+
+    def end(self, session_id: str) -> bool:
+        """Forget a conversation; False if there was none."""
+        return self.store.delete(session_id)
 
     def state(self, session_id: str) -> ConvState:
         state = self.store.get(session_id)
@@ -88,7 +89,7 @@ class ConversationService:
         return self._turn(session_id, text, lambda _state: feedback, on_token)
 
     def _turn(self, session_id: str, text: str, read, on_token: TokenCallback | None) -> TurnResult:
-        with self._lock_for(session_id):
+        with self.store.lock(session_id):  # per process, or across workers for a shared store
             started = time.perf_counter()
             state = self.state(session_id)
             state.turn += 1
@@ -160,10 +161,6 @@ class ConversationService:
             for item_id, score in ranked
         ]
         return Action(kind="recommend", items=items)
-
-    def _lock_for(self, session_id: str) -> threading.Lock:
-        with self._locks_guard:
-            return self._session_locks.setdefault(session_id, threading.Lock())
 
 
 def _apply(state: ConvState, understood: Understanding) -> None:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_CATALOG = Path("data/movielens-latest-small")
 
@@ -59,6 +59,30 @@ class Settings(BaseSettings):
 
     host: str = Field("127.0.0.1", description="Address the UI/API listens on.")
     port: int = Field(7860, ge=1, le=65535, description="Port the UI/API listens on.")
+
+    # The HTTP API (`concierge serve`).
+    workers: int = Field(1, ge=1, le=64, description="Server processes for `concierge serve` (>1 needs a redis:// store).")
+    session_store: str = Field(
+        "sqlite", description="Where API sessions live: 'sqlite' (<data_dir>/sessions.sqlite3), 'sqlite:///<path>', "
+        "'redis://host:port/db' (several workers), or 'memory'."
+    )
+    session_ttl_s: int = Field(7 * 24 * 3600, ge=60, description="Idle time after which a Redis session expires.")
+    api_key: SecretStr | None = Field(None, description="If set, /v1 requests need this value in the X-API-Key header.")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Origins (comma-separated) whose pages may call the API, e.g. the shop embedding the widget."
+    )
+    max_body_bytes: int = Field(65536, ge=1024, description="Largest request body the API accepts (413 above).")
+    turn_deadline_s: float = Field(120.0, gt=0, description="Longest an API turn may take (504, or an SSE error event).")
+    rate_client_per_min: float = Field(120.0, gt=0, description="Requests per minute one client address may make to /v1.")
+    rate_client_burst: int = Field(40, ge=1, description="Requests one client address may make at once before the rate applies.")
+    rate_session_per_min: float = Field(30.0, gt=0, description="Messages per minute one session may send.")
+    rate_session_burst: int = Field(8, ge=1, description="Messages one session may send at once before the rate applies.")
+    web_ui: bool = Field(True, description="Serve /widget.js, /demo and the Gradio UI at /ui next to the API.")
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        return [o.strip() for o in value.split(",") if o.strip()] if isinstance(value, str) else value
 
     def masked(self) -> dict[str, Any]:
         """The settings as plain data, secrets masked."""
