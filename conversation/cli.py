@@ -17,6 +17,7 @@ from conversation.cli_catalog import catalog_app
 from conversation.cli_retrieval import bench_retrieval, eval_retrieval, train_ranker
 from conversation.cli_nlu import eval_nlu
 from conversation.cli_rule import eval_rule
+from conversation.cli_serve import serve
 
 app = typer.Typer(
     name="concierge",
@@ -33,6 +34,7 @@ eval_app.command("rule")(eval_rule)
 eval_app.command("nlu")(eval_nlu)
 bench_app.command("retrieval")(bench_retrieval)
 app.command("train-ranker")(train_ranker)
+app.command("serve")(serve)
 err = Console(stderr=True)
 
 
