@@ -30,11 +30,16 @@ $(STAMP):
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-# Headless Chromium for the browser tests and screenshots (Debian packages; needs root, as on CI).
+# Headless Chromium for the browser tests and screenshots, redis-server for the multi-worker session
+# tests (Debian packages; needs root, as on CI).
 system-deps:
 	@if ! command -v chromium >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q chromium chromium-driver; \
 	  else echo "chromium missing: install Debian's chromium package (browser tests will be skipped)"; fi; \
+	fi
+	@if ! command -v redis-server >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q redis-server; \
+	  else echo "redis-server missing: install Debian's redis-server package (Redis session tests will be skipped)"; fi; \
 	fi
 
 setup: install
