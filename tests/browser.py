@@ -104,10 +104,11 @@ class SlowTokens:
         return self.model.chat(messages, on_token=None if on_token is None else slowly, **options)
 
 
-def local_only(route, base_url: str, outside: list[str]) -> None:
+def local_only(route, base_url: str | tuple[str, ...], outside: list[str]) -> None:
     """CI machines reach only package registries: the page must work with everything else cut off."""
     request_url = route.request.url
-    if request_url.startswith((base_url, "data:", "blob:")):
+    allowed = (base_url,) if isinstance(base_url, str) else tuple(base_url)
+    if request_url.startswith((*allowed, "data:", "blob:")):
         route.continue_()
     else:
         outside.append(request_url)

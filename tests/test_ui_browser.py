@@ -32,40 +32,9 @@ def server_url():
 
 
 def _app(service):
-    try:
-        from ui.api import create_app
-    except ModuleNotFoundError:  # until ui/api.py lands: the same two endpoints, the same mount_web
-        return _stand_in_app(service)
+    from ui.api import create_app
+
     return create_app(service)
-
-
-def _stand_in_app(service):
-    from fastapi import FastAPI, Request
-    from fastapi.responses import StreamingResponse
-
-    from conversation.state import TurnResult
-    from ui.gradio_app import stream_turn
-    from ui.web import mount_web
-
-    app = FastAPI()
-
-    @app.post("/v1/sessions", status_code=201)
-    def start(body: dict):
-        return {"session_id": service.start(user_id=body.get("user_id"))}
-
-    @app.post("/v1/sessions/{session_id}/messages")
-    def message(session_id: str, body: dict, request: Request):
-        def events():
-            for part in stream_turn(service, session_id, body["text"]):
-                if isinstance(part, TurnResult):
-                    yield f"event: result\ndata: {part.model_dump_json()}\n\n"
-                else:
-                    yield f"event: token\ndata: {json.dumps({'text': part})}\n\n"
-
-        return StreamingResponse(events(), media_type="text/event-stream")
-
-    mount_web(app, service)
-    return app
 
 
 @pytest.fixture()
@@ -78,7 +47,7 @@ def browser():
         chromium.close()
 
 
-def _page(browser, url: str, outside: list[str]):
+def _page(browser, url: str | tuple[str, ...], outside: list[str]):
     page = browser.new_page(viewport={"width": 1280, "height": 860})
     page.route("**/*", lambda route: local_only(route, url, outside))
     return page
@@ -189,6 +158,38 @@ def test_demo_widget_shows_clear_errors(server_url, browser):
     page.close()
 
 
+def test_widget_embedded_cross_origin_with_api_key(browser):
+    """A shop on another origin embeds the widget: CORS lets it in, the key is sent, a wrong key is refused."""
+    from fastapi import FastAPI
+    from fastapi.responses import HTMLResponse
+    from playwright.sync_api import expect
+    from pydantic import SecretStr
+
+    from ui.api import create_app
+    from ui.api_models import ApiConfig
+
+    shop, pages = FastAPI(), {}
+    shop.get("/{name}")(lambda name: HTMLResponse(pages[name]))
+    service = ConversationService(tiny_movies(), model=ScriptedChatModel(default=REPLY))
+    with serving(shop) as shop_url:
+        config = ApiConfig(cors_origins=[shop_url], api_key=SecretStr("shop-key"), mount_web=True)
+        with serving(create_app(service, api_config=config)) as api_url:
+            for name, key in (("good", "shop-key"), ("bad", "wrong")):
+                pages[name] = (f'<!doctype html><title>{name}</title><h1>Another shop</h1><script src="{api_url}/widget.js"'
+                               f' data-api-base="{api_url}" data-api-key="{key}" data-title="Help" defer></script>')
+            outside: list[str] = []
+            for name, expected in (("good", "narrow that down"), ("bad", "access refused")):
+                page = _page(browser, (shop_url, api_url), outside)  # a new tab: its own sessionStorage
+                page.goto(f"{shop_url}/{name}", wait_until="domcontentloaded", timeout=30_000)
+                page.get_by_role("button", name="Open chat with Help").click()
+                box = page.get_by_role("dialog", name="Help chat").get_by_role("textbox", name="Your message")
+                box.fill("something funny")
+                box.press("Enter")
+                expect(page.get_by_role("dialog", name="Help chat")).to_contain_text(expected, timeout=30_000)
+                page.close()
+    assert not outside, f"the page tried to reach the network: {outside}"
+
+
 def test_gradio_ui_streams_text_cards_and_trace(server_url, browser):
     from playwright.sync_api import expect
 
@@ -223,6 +224,9 @@ def test_gradio_ui_streams_text_cards_and_trace(server_url, browser):
     page.wait_for_timeout(300)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "gradio-ui.png"), full_page=True)
+    page.locator("#restart").click()  # a new conversation for this browser: cards and transcript cleared
+    expect(page.locator("#cards")).to_contain_text("Recommendations will appear here", timeout=30_000)
+    expect(page.locator("#chat")).not_to_contain_text("I'd like something funny", timeout=30_000)
     page.close()
     assert not outside, f"the UI tried to reach the network: {outside}"
 

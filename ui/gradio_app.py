@@ -30,6 +30,7 @@ CARD_CSS = """
 .empty { color: var(--body-text-color-subdued); font-size: 14px; }
 """
 NO_CARDS = '<p class="empty">Recommendations will appear here as cards.</p>'
+TRACE_HINT = "The trace of each turn (tools called, LLM calls, latency) appears here."
 
 
 def cards_html(result: TurnResult) -> str:
@@ -176,10 +177,10 @@ def build_ui(service: ConversationService) -> gr.Blocks:
                     box = gr.Textbox(placeholder="e.g. a funny animated movie, not too old", show_label=False,
                                      elem_id="message", scale=5, max_length=2000)
                     send = gr.Button("Send", variant="primary", elem_id="send", scale=1, min_width=80)
+                    restart = gr.Button("New chat", elem_id="restart", scale=1, min_width=80)
                 cards = gr.HTML(NO_CARDS, css_template=CARD_CSS, elem_id="cards")
             with gr.Column(scale=2):
-                trace_md = gr.Markdown("The trace of each turn (tools, LLM calls, latency) appears here.",
-                                       elem_id="trace", label="Trace")
+                trace_md = gr.Markdown(TRACE_HINT, elem_id="trace", label="Trace")
                 with gr.Accordion("Full trace (JSON)", open=False):
                     trace_json = gr.JSON(label="Trace (last turn)")
 
@@ -189,4 +190,6 @@ def build_ui(service: ConversationService) -> gr.Blocks:
         send.click(handler, [box, chatbot, session], outputs)
         for button in quick:
             button.click(handler, [button, chatbot, session], outputs)
+        restart.click(lambda: [[], None, "", NO_CARDS, TRACE_HINT, None] + _quick_updates(None), None, outputs,
+                      queue=False)  # nothing slow to wait for: skip the queue
     return demo

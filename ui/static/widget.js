@@ -158,6 +158,8 @@
     if (err instanceof HttpError) {
       if (err.status === 429) return "Too many messages at once. Please wait a moment and try again.";
       if (err.status === 413) return "That message is too long. Please shorten it.";
+      if (err.status === 409) return "Still answering your previous message. Please wait a moment.";
+      if (err.status === 504) return "The assistant took too long to answer. Please try again.";
       if (err.status === 401 || err.status === 403) return "The chat is not available on this site (access refused).";
       if (err.status === 422) return "That message could not be read: " + detailText(err.detail);
       if (err.status >= 500) return "The assistant had a problem (" + err.status + "). Please try again.";
