@@ -87,6 +87,7 @@ def eval_rule(
     results_file = runs / f"rule-{tag}.jsonl"
     if fresh and results_file.exists():
         results_file.unlink()
+    resumed = sum(1 for _ in results_file.open(encoding="utf-8")) if results_file.exists() else 0
     started = datetime.now(timezone.utc)
     with _bar() as bar:
         task = bar.add_task(f"{dataset.value} {mode.value} sessions", total=len(pairs))
@@ -100,7 +101,7 @@ def eval_rule(
         f" --seed {seed}" if seed else "")
     out = {"command": command, "date": started.isoformat(timespec="seconds"), "dataset": dataset.value,
            "mode": mode.value, "split": split, "limit": limit, "seed": seed, "workers": workers or "auto",
-           "seconds": seconds, **metrics, "ci95": confidence_intervals(results, seed=seed), "setup": asdict(setup),
+           "seconds": seconds, "resumed_sessions": resumed, **metrics, "ci95": confidence_intervals(results, seed=seed), "setup": asdict(setup),
            "tuned_from": tuned_from}
     path = write_rule_report(out, report or Path("reports") / f"rule-{dataset.value}-{mode.value}.md")
     if json:

@@ -49,7 +49,11 @@ def write_rule_report(result: dict[str, Any], path: Path) -> Path:
         f"# Rule-simulator benchmark: {dataset}, `{mode}` mode",
         "",
         f"Run {result['date']} with `{result['command']}` ({result['seconds']:.0f} s, {result['workers']} worker "
-        f"processes). {result['sessions']:,} sessions of the `{result['split']}` split"
+        f"processes"
+        + (f"; this run added {result['sessions'] - result['resumed_sessions']:,} sessions to "
+           f"{result['resumed_sessions']:,} kept from an earlier, interrupted run of the same command"
+           if result.get("resumed_sessions") else "")
+        + f"). {result['sessions']:,} sessions of the `{result['split']}` split"
         + (f" (a seeded sample, seed {result['seed']})" if result.get("limit") else " (every pair)")
         + ". Protocol as in EAR/SCPR/UNICORN: the simulated user opens with one random attribute of the "
         f"target (seed {result['seed']}); the agent then has at most {MAX_TURNS} actions, each a question about "
