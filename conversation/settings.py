@@ -66,7 +66,7 @@ class Settings(BaseSettings):
         "sqlite", description="Where API sessions live: 'sqlite' (<data_dir>/sessions.sqlite3), 'sqlite:///<path>', "
         "'redis://host:port/db' (several workers), or 'memory'."
     )
-    session_ttl_s: int = Field(7 * 24 * 3600, ge=60, description="Idle time after which a Redis session expires.")
+    session_ttl_s: int = Field(7 * 24 * 3600, ge=60, description="Idle time after which an API session is forgotten.")
     api_key: SecretStr | None = Field(None, description="If set, /v1 requests need this value in the X-API-Key header.")
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Origins (comma-separated) whose pages may call the API, e.g. the shop embedding the widget."

@@ -88,10 +88,12 @@ class SqliteSessionStore:
     """States as JSON rows in one SQLite file (WAL): a restarted server continues every conversation.
 
     One process at a time: the turn locks are per process, so several workers need the Redis store.
+    With `ttl_s`, sessions idle for longer are deleted (on opening, then at most hourly on a write).
     """
 
-    def __init__(self, path: str | Path, *, lock_wait_s: float = DEFAULT_LOCK_WAIT_S) -> None:
+    def __init__(self, path: str | Path, *, ttl_s: int | None = None, lock_wait_s: float = DEFAULT_LOCK_WAIT_S) -> None:
         self.path = Path(path)
+        self.ttl_s = ttl_s
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # One connection shared by the request threads, serialised by a lock: a read or write is ~0.1 ms.
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
@@ -102,6 +104,15 @@ class SqliteSessionStore:
         )
         self._lock = threading.Lock()
         self._turns = KeyedLocks(wait_s=lock_wait_s)
+        self._purged_at = 0.0
+        self._purge()
+
+    def _purge(self) -> None:
+        now = time.time()
+        if self.ttl_s is not None and now - self._purged_at > 3600:
+            self._purged_at = now
+            with self._lock:
+                self._db.execute("DELETE FROM sessions WHERE updated_at < ?", (now - self.ttl_s,))
 
     def get(self, session_id: str) -> ConvState | None:
         with self._lock:
@@ -116,6 +127,7 @@ class SqliteSessionStore:
                 "ON CONFLICT(id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
                 (state.session_id, raw, time.time()),
             )
+        self._purge()
 
     def delete(self, session_id: str) -> bool:
         with self._lock:
@@ -132,14 +144,14 @@ class SqliteSessionStore:
 def open_store(spec: str, *, data_dir: Path, ttl_s: int, lock_wait_s: float = DEFAULT_LOCK_WAIT_S) -> SessionStore:
     """A store from a setting: "memory", "sqlite" (<data_dir>/sessions.sqlite3), "sqlite:///path", "redis://...".
 
-    `ttl_s` applies to Redis, where idle sessions expire; SQLite keeps them (the row has `updated_at`).
+    Sessions idle for longer than `ttl_s` are forgotten (Redis expires them; SQLite deletes them).
     """
     if spec == "memory":
         return InMemorySessionStore(lock_wait_s=lock_wait_s)
     if spec == "sqlite":
-        return SqliteSessionStore(data_dir / "sessions.sqlite3", lock_wait_s=lock_wait_s)
+        return SqliteSessionStore(data_dir / "sessions.sqlite3", ttl_s=ttl_s, lock_wait_s=lock_wait_s)
     if spec.startswith("sqlite:///"):
-        return SqliteSessionStore(spec.removeprefix("sqlite:///"), lock_wait_s=lock_wait_s)
+        return SqliteSessionStore(spec.removeprefix("sqlite:///"), ttl_s=ttl_s, lock_wait_s=lock_wait_s)
     if spec.startswith(("redis://", "rediss://", "unix://")):
         from conversation.store_redis import RedisSessionStore
 

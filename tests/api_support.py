@@ -25,7 +25,7 @@ from tests.helpers import tiny_movies
 from ui.api import create_app
 from ui.api_models import ApiConfig
 
-START_TIMEOUT_S = 120.0  # a cold start imports numpy/scipy/FastAPI; slow on a busy 2-core machine
+START_TIMEOUT_S = 240.0  # a cold start imports numpy/scipy/FastAPI: ~5 s, but minutes on a busy 2-core machine
 
 
 def make_service(*, model=None, store: SessionStore | None = None, **policy) -> ConversationService:
@@ -101,14 +101,15 @@ def server_env(tmp: Path, store: str) -> dict[str, str]:
 
 
 class Server:
-    """`concierge serve` in a subprocess on a free port."""
+    """`concierge serve` in a subprocess on a free port; or, with `factory`, what each of its workers runs."""
 
-    def __init__(self, env: dict[str, str], cwd: Path) -> None:
+    def __init__(self, env: dict[str, str], cwd: Path, *, factory: bool = False) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = cwd / f"server-{self.port}.log"
+        command = (["uvicorn", "--factory", "ui.api:app_from_env"] if factory else ["conversation.cli", "serve"])
         with self.log.open("wb") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "conversation.cli", "serve", "--port", str(self.port)],
+            self.proc = subprocess.Popen([sys.executable, "-m", *command, "--port", str(self.port)],
                                          env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
 
     def wait_ready(self) -> Server:

@@ -46,7 +46,7 @@ def test_a_killed_server_continues_every_conversation_after_restart(tmp_path):
 def test_two_servers_sharing_redis_serve_one_conversation_alternately(tmp_path):
     with redis_server() as url:
         env = server_env(tmp_path, url)
-        servers = [Server(env, tmp_path), Server(env, tmp_path)]
+        servers = [Server(env, tmp_path, factory=True), Server(env, tmp_path, factory=True)]  # as `serve --workers 2`
         try:
             a, b = (s.wait_ready() for s in servers)
             sid = httpx.post(f"{a.url}/v1/sessions").json()["session_id"]

@@ -77,6 +77,18 @@ def test_sqlite_survives_reopening_and_uses_wal(tmp_path):
     again.close()
 
 
+def test_sqlite_forgets_sessions_idle_past_the_ttl(tmp_path):
+    path = tmp_path / "sessions.sqlite3"
+    store = SqliteSessionStore(path, ttl_s=3600)
+    store.put(_state("old"))
+    store.put(_state("new"))
+    store._db.execute("UPDATE sessions SET updated_at = updated_at - 7200 WHERE id = 'old'")
+    store.close()
+    reopened = SqliteSessionStore(path, ttl_s=3600)
+    assert reopened.get("old") is None and reopened.get("new") == _state("new")
+    reopened.close()
+
+
 def test_redis_sessions_expire_when_idle(redis_url):
     store = RedisSessionStore(redis_url, ttl_s=120, prefix="ttl:")
     store.put(_state("idle"))

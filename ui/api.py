@@ -71,7 +71,7 @@ def client_rate(request: Request) -> None:
 
 def api_key(request: Request, key: Annotated[str | None, Depends(_api_key_header)]) -> None:
     expected = _rt(request).config.api_key
-    if expected is not None and not secrets.compare_digest((key or "").encode(), expected.get_secret_value().encode()):
+    if expected is None or not secrets.compare_digest((key or "").encode(), expected.get_secret_value().encode()):
         raise HTTPException(401, detail="missing or wrong API key (header X-API-Key)")
 
 
@@ -83,7 +83,7 @@ def _state(rt: Runtime, session_id: str):
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": Problem, "description": what}
-    for code, what in [(401, "API key missing or wrong"), (404, "Unknown session or item"),
+    for code, what in [(400, "Body is not decodable"), (401, "API key missing or wrong"), (404, "Unknown session or item"),
                        (413, "Body too large"), (422, "Invalid request"), (429, "Rate limited (see Retry-After)")]
 }
 TURN_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -93,7 +93,7 @@ TURN_RESPONSES: dict[int | str, dict[str, Any]] = {
     409: {"model": Problem, "description": "Another turn of this session is running"},
     504: {"model": Problem, "description": "The turn ran past the deadline"},
 }
-v1 = APIRouter(prefix="/v1", dependencies=[Depends(client_rate), Depends(api_key)], responses=ERRORS)
+v1 = APIRouter(prefix="/v1", dependencies=[Depends(client_rate)], responses=ERRORS)
 
 
 @v1.post("/sessions", status_code=201, response_model=SessionCreated, summary="Start a conversation")
@@ -224,8 +224,8 @@ def _install_handlers(app: FastAPI) -> None:
                             status_code=422)
 
     @app.exception_handler(Exception)
-    async def crashed(_request: Request, exc: Exception) -> JSONResponse:
-        log.error("unhandled error", exc_info=exc)  # the client gets a reason, never a traceback
+    async def crashed(_request: Request, _exc: Exception) -> JSONResponse:
+        # The client gets a reason, never a traceback; Starlette re-raises after this answer, so the server logs it.
         return JSONResponse({"detail": "internal error"}, status_code=500)
 
 
@@ -261,12 +261,14 @@ def create_app(
         store_name=type(service.store).__name__,
     )
     _install_handlers(app)
-    app.include_router(v1)
+    # The key check (and its security scheme in the OpenAPI spec) only when a key is configured.
+    app.include_router(v1, dependencies=[Depends(api_key)] if config.api_key is not None else [])
     app.include_router(probes)
     app.add_middleware(BodySizeLimit, max_bytes=config.max_body_bytes)
     if config.cors_origins:  # added last, so it is outermost and error answers carry CORS headers too
         app.add_middleware(CORSMiddleware, allow_origins=config.cors_origins, allow_methods=["GET", "POST", "DELETE"],
-                           allow_headers=["Content-Type", "Accept", "X-API-Key"], max_age=600)
+                           allow_headers=["Content-Type", "Accept", "X-API-Key"], expose_headers=["Retry-After"],
+                           max_age=600)
     if config.mount_web and importlib.util.find_spec("ui.web") is not None:
         from ui import web
 
