@@ -16,7 +16,7 @@ err = Console(stderr=True)
 
 @bench_app.callback()
 def _bench() -> None:
-    """Measure speed (LLM, retrieval) and write reports/."""
+    """Measure speed (LLM, retrieval, serving) and write reports/."""
 
 
 @bench_app.command("llm")
@@ -61,3 +61,56 @@ def llm(
     table.add_row(f"time to first token ({result['prompt_tokens']} tokens)", f"{result['ttft_s']:.2f} s")
     Console().print(table)
     err.print(f"report written to {written}")
+
+
+@bench_app.command("serve")
+def serve(
+    sessions: Annotated[int, typer.Option("--sessions", min=1, help="Conversations at once in the load phase.")] = 50,
+    turns: Annotated[int, typer.Option("--turns", min=1, help="Messages each load session sends in turn.")] = 10,
+    llm_delay: Annotated[float, typer.Option("--llm-delay", min=0.0, help="Seconds each LLM call takes.")] = 1.0,
+    concurrency: Annotated[int, typer.Option("--concurrency", min=0,
+                                             help="Most requests in flight (0: one per session).")] = 0,
+    isolation_sessions: Annotated[int, typer.Option("--isolation-sessions", min=1,
+                                                    help="Sessions in the isolation check.")] = 200,
+    sse_sessions: Annotated[int, typer.Option("--sse-sessions", min=0,
+                                              help="Sessions (3 turns each) timed over SSE.")] = 10,
+    turn_threads: Annotated[int, typer.Option("--turn-threads", min=1, help="Turns the server runs at once.")] = 64,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the simulated users' messages.")] = 0,
+    catalog: Annotated[Path | None, typer.Option("--catalog",
+                                                 help="Catalog the server loads (default: CONCIERGE_CATALOG).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+    report: Annotated[Path, typer.Option("--report", help="Where the Markdown report goes.")] = Path(
+        "reports/serving-load.md"
+    ),
+) -> None:
+    """Serving: load (latency and overhead over a fixed-delay LLM) and session isolation against a real server.
+
+    Exits 1 if any request failed or any session saw another's secret; the latency target is only reported.
+    """
+    from conversation.settings import Settings
+    from evals.bench_serve import run_serve_bench
+    from evals.serve_report import verdicts, write_serve_report
+
+    try:
+        result = run_serve_bench(catalog or Settings().catalog, sessions=sessions, turns=turns, llm_delay_s=llm_delay,
+                                 concurrency=concurrency, isolation_sessions=isolation_sessions,
+                                 sse_sessions=sse_sessions, turn_threads=turn_threads, seed=seed, log=err.print)
+    except (RuntimeError, ValueError, OSError) as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    written = write_serve_report(result, report)
+    passed = verdicts(result)
+    summary = {key: value for key, value in result.items() if key != "samples"}
+    if as_json:
+        print(json.dumps({**summary, "verdicts": passed, "report": str(written)}))
+    else:
+        load, iso = result["load"], result["isolation"]
+        table = Table("", "p50", "p95", "p99", title=f"{load['turns']} turns, {load['errors']} errors, "
+                      f"{load['turns_per_s']:.1f} turns/s; isolation: {iso['leaks']} leaks")
+        for name, key in (("latency", "latency_s"), ("overhead", "overhead_s")):
+            table.add_row(name, *(f"{load[key][p] * 1000:.0f} ms" for p in ("p50", "p95", "p99")))
+        Console().print(table)
+        err.print(f"report written to {written}")
+    if not (passed["load_errors"] and passed["isolation"]):
+        err.print("[bold red]failed:[/] requests failed or a session saw another's data (see the report)")
+        raise typer.Exit(1)
