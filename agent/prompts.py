@@ -37,8 +37,10 @@ class PromptTemplate(BaseModel):
         return value
 
     @cached_property
-    def _env(self) -> jinja2.Environment:
-        return jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False)
+    def _user_template(self) -> jinja2.Template:
+        # Compiled once: compiling costs ~7 ms of CPU (holding the GIL), rendering ~0.01 ms, and a turn renders one.
+        env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False)
+        return env.from_string(self.user)
 
     def render(self, **variables: Any) -> list[Message]:
         """System + user messages; every declared variable must be given, and no others."""
@@ -46,7 +48,7 @@ class PromptTemplate(BaseModel):
         extra = set(variables) - set(self.variables)
         if missing or extra:
             raise PromptError(f"prompt {self.id}: missing {sorted(missing)}, unexpected {sorted(extra)}")
-        user = self._env.from_string(self.user).render(**variables).strip()
+        user = self._user_template.render(**variables).strip()
         return [Message(role="system", content=self.system.strip()), Message(role="user", content=user)]
 
 
