@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 
+from evals.serve_machine import SleepProbe, busy_share, cpu_ticks, machine
 from evals.serve_server import DELAY_ENV, THREADS_ENV, ServerProcess
 from retrieval.catalog import Catalog
 
@@ -48,6 +49,7 @@ class Sample:
     llm_calls: int = 0
     server_s: float = 0.0  # the turn's own trace.latency_s: inside the service, after the session lock
     llm_s: float = 0.0  # time its LLM calls really took (the model's sleep can overrun on a busy machine)
+    app_s: float = 0.0  # the server's Server-Timing header: the whole turn inside the ASGI app
     kind: str = ""
     ttft_s: float | None = None
     error: str = ""
@@ -142,6 +144,8 @@ async def _turn_json(client: httpx.AsyncClient, sid: str, text: str, sample: Sam
     if response.status_code != 200:
         sample.error = response.text[:200]
         return None
+    timing = re.search(r"app;dur=([\d.]+)", response.headers.get("server-timing", ""))
+    sample.app_s = float(timing.group(1)) / 1000 if timing else float("nan")
     return response.json()
 
 
@@ -191,12 +195,14 @@ async def _converse(client: httpx.AsyncClient, sem: asyncio.Semaphore, conv: Con
             sample.llm_s = sum(call["latency_s"] for call in last["trace"]["llm_calls"])
             sample.server_s, sample.kind = last["trace"]["latency_s"], last["action"]["kind"]
             conv.sent.append(text)
-            conv.bodies.append(json.dumps(last))
+            conv.bodies.append(json.dumps(last, ensure_ascii=False))
         samples.append(sample)
 
 
 def _client(base_url: str, connections: int) -> httpx.AsyncClient:
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    # Idle connections are dropped after 2 s, before uvicorn closes them (5 s): reusing one that the server is
+    # closing at that moment fails with a ReadError, a race of the client's making, not the server's.
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections, keepalive_expiry=2.0)
     return httpx.AsyncClient(base_url=base_url, limits=limits, timeout=httpx.Timeout(300.0))
 
 
@@ -212,12 +218,20 @@ async def _phase(base_url: str, conversations: list[Conversation], messages: Cal
     return time.perf_counter() - started
 
 
+async def _server_probes(url: str) -> dict[str, list[float]]:
+    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+        response = await client.get("/bench/probes")
+        response.raise_for_status()
+        return response.json()
+
+
 def _scripted(vocab: dict[str, list[str]], seed: int, first: str | None = None) -> Callable:
     rng = random.Random(seed)
     return lambda turn, last: (first or opening(rng, vocab)) if turn == 1 else follow_up(rng, vocab, last)
 
 
-async def _drive(url: str, vocab: dict[str, list[str]], opts: dict[str, Any], log: Callable[[str], None]) -> dict:
+async def _drive(url: str, vocab: dict[str, list[str]], opts: dict[str, Any], log: Callable[[str], None],
+                 server_cpu: Callable[[], float]) -> dict:
     samples: list[Sample] = []
     seed, conc = opts["seed"], opts["concurrency"]
     log("warm-up: 2 sessions x 2 turns (not counted)")
@@ -225,9 +239,24 @@ async def _drive(url: str, vocab: dict[str, list[str]], opts: dict[str, Any], lo
                  concurrency=2, turns=lambda c: 2, phase="warmup", samples=[])
     log(f"load: {opts['sessions']} sessions x {opts['turns']} turns, "
         f"{conc or opts['sessions']} requests in flight at most")
-    load_wall = await _phase(url, [Conversation(i) for i in range(opts["sessions"])],
-                             lambda c: _scripted(vocab, seed + c.index), concurrency=conc or opts["sessions"],
-                             turns=lambda c: opts["turns"], phase="load", samples=samples)
+    log("idle: 10 s of the idle server, for the machine's baseline")
+    idle_from = server_cpu()
+    with SleepProbe() as idle_probe:  # how late threads wake with the server idle: the machine's own share
+        await asyncio.sleep(10)
+    idle_share = (server_cpu() - idle_from) / 10  # what the idle server is charged, to set against its CPU under load
+    await _server_probes(url)  # resets them
+    cpu = (server_cpu(), time.process_time(), cpu_ticks())
+    with SleepProbe() as probe:
+        load_wall = await _phase(url, [Conversation(i) for i in range(opts["sessions"])],
+                                 lambda c: _scripted(vocab, seed + c.index), concurrency=conc or opts["sessions"],
+                                 turns=lambda c: opts["turns"], phase="load", samples=samples)
+    server_probes = await _server_probes(url)
+    load_cpu = {"server_cpu_s": server_cpu() - cpu[0], "client_cpu_s": time.process_time() - cpu[1],
+                "server_idle_cpu_share": idle_share, "machine_cpu": busy_share(cpu[2], cpu_ticks()),
+                "sleep_late_s": summarize(probe.late_s), "sleep_probe_step_s": probe.step_s,
+                "idle_sleep_late_s": summarize(idle_probe.late_s),
+                "server_loop_late_s": summarize(server_probes["loop_late_s"]),
+                "server_thread_late_s": summarize(server_probes["thread_late_s"])}
     sse_turns = min(3, opts["turns"])
     if opts["sse_sessions"]:
         log(f"streaming: {opts['sse_sessions']} sessions x {sse_turns} turns over SSE")
@@ -235,7 +264,7 @@ async def _drive(url: str, vocab: dict[str, list[str]], opts: dict[str, Any], lo
                      lambda c: _scripted(vocab, seed + 10_000 + c.index), concurrency=conc or opts["sse_sessions"],
                      turns=lambda c: sse_turns, phase="sse", samples=samples, sse=True)
     isolation = await _isolation(url, vocab, opts, samples, log)
-    return {"samples": samples, "load_wall_s": load_wall, "isolation": isolation}
+    return {"samples": samples, "load_wall_s": load_wall, "load_cpu": load_cpu, "isolation": isolation}
 
 
 async def _isolation(url: str, vocab: dict[str, list[str]], opts: dict[str, Any], samples: list[Sample],
@@ -289,6 +318,8 @@ def _stats(samples: list[Sample], phase: str, delay_s: float) -> dict[str, Any]:
         "errors": sum(not s.ok for s in samples if s.phase.startswith(phase)),
         "latency_s": summarize([s.latency_s for s in turns]),
         "overhead_s": summarize([s.latency_s - s.llm_calls * delay_s for s in turns]),
+        "outside_app_s": summarize([s.latency_s - s.app_s for s in turns if s.app_s == s.app_s]),
+        "app_before_after_service_s": summarize([s.app_s - s.server_s for s in turns if s.app_s == s.app_s]),
         "http_and_queue_s": summarize([s.latency_s - s.server_s for s in turns]),
         "service_work_s": summarize([s.server_s - s.llm_s for s in turns]),
         "llm_overrun_s": summarize([s.llm_s - s.llm_calls * delay_s for s in turns]),
@@ -296,16 +327,6 @@ def _stats(samples: list[Sample], phase: str, delay_s: float) -> dict[str, Any]:
         "actions": dict(sorted(Counter(s.kind for s in turns).items())),
         "create_session_s": summarize([s.latency_s for s in samples if s.phase == f"{phase}:create" and s.ok]),
     }
-
-
-def machine() -> dict[str, Any]:
-    cpu = ""
-    try:
-        cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                    if ln.startswith("model name")), "")
-    except OSError:
-        pass  # not Linux: the CPU model is left blank
-    return {"cpu": cpu, "cores": os.cpu_count()}
 
 
 def server_env(tmp: Path, catalog: Path, *, delay_s: float, turn_threads: int) -> dict[str, str]:
@@ -320,6 +341,15 @@ def server_env(tmp: Path, catalog: Path, *, delay_s: float, turn_threads: int) -
         "GRADIO_ANALYTICS_ENABLED": "False",
     })
     return env
+
+
+def _fast_loop() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop when installed (uvicorn's standard extra brings it): the client should cost the machine little."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 def run_serve_bench(catalog: Path, *, sessions: int = 50, turns: int = 10, llm_delay_s: float = 1.0,
@@ -341,10 +371,12 @@ def run_serve_bench(catalog: Path, *, sessions: int = 50, turns: int = 10, llm_d
             log(f"starting the server on {server.url}")
             ready = server.wait_ready(start_timeout_s)
             load_measured = os.getloadavg()
-            out = asyncio.run(_drive(server.url, vocab, opts, log))
+            with asyncio.Runner(loop_factory=_fast_loop()) as runner:
+                out = runner.run(_drive(server.url, vocab, opts, log, server.cpu_s))
             memory = server.memory_mb()
         finally:
             server.stop()
+            problems = server.problems()
     samples = out["samples"]
     return {
         "command": COMMAND, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -354,11 +386,12 @@ def run_serve_bench(catalog: Path, *, sessions: int = 50, turns: int = 10, llm_d
                     "isolation_concurrency": min(concurrency or isolation_sessions, isolation_sessions)},
         "server": {"catalog": ready["catalog"], "items": ready["items"], "store": ready["store"], **memory,
                    "rate_limits": f"all four rate settings at {RAISED_RATE} (per minute and burst)"},
-        "load": {**_stats(samples, "load", llm_delay_s), "wall_s": out["load_wall_s"],
+        "load": {**_stats(samples, "load", llm_delay_s), "wall_s": out["load_wall_s"], **out["load_cpu"],
                  "turns_per_s": sum(s.ok for s in samples if s.phase == "load") / out["load_wall_s"]},
         "sse": {**_stats(samples, "sse", llm_delay_s),
                 "ttft_s": summarize([s.ttft_s for s in samples if s.phase == "sse" and s.ok and s.ttft_s is not None])},
         "isolation": {**out["isolation"], "errors": sum(not s.ok for s in samples if s.phase.startswith("isolation"))},
         "error_examples": [asdict(s) for s in samples if not s.ok][:5],
+        "server_log_problems": problems,
         "samples": [asdict(s) for s in samples if s.phase == "load"],
     }

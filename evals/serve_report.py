@@ -54,8 +54,8 @@ def _tick(ok: bool) -> str:
 
 def write_serve_report(result: dict[str, Any], path: Path) -> Path:
     """Write the run as Markdown: targets, definitions, set-up, then one section per phase."""
-    lines = [*_summary(result), *_setup(result), *_load(result), *_streaming(result), *_isolation(result),
-             *_server(result)]
+    lines = [*_summary(result), *_setup(result), *_load(result), *_machine(result), *_streaming(result),
+             *_isolation(result), *_server(result)]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines), encoding="utf-8")
@@ -86,6 +86,7 @@ def _summary(result: dict[str, Any]) -> list[str]:
         f"| isolation: {iso['sessions']} sessions with secrets, 0 leaks | {iso['leaks']} leaks, "
         f"{iso['errors']} errors, {iso['sessions_read']} histories read | {_tick(ok['isolation'])} |",
         "",
+        *_reading(result),
         "## Definitions",
         "",
         "- **latency**: from sending a turn's request to having its whole response, measured by the client.",
@@ -94,10 +95,32 @@ def _summary(result: dict[str, Any]) -> list[str]:
         "- The overhead has three parts: **HTTP and queueing** = latency - the turn's own `trace.latency_s` "
         "(time inside `ConversationService`, from taking the session lock); **service work** = `trace.latency_s` - "
         "the time the LLM calls really took (their traces); **LLM sleep overrun** = that LLM time - the nominal "
-        "delay, i.e. how late the operating system woke the model's sleeping thread.",
+        "delay, i.e. how late the operating system woke the model's sleeping thread. HTTP and queueing is split "
+        "by the `Server-Timing` header that the benchmark's server adds (an outermost ASGI middleware): **in the "
+        "app, around the service** = app time - `trace.latency_s` (routing, the session check, waiting for a turn "
+        "thread, JSON); **outside the app** = latency - app time (uvicorn, the loopback connection, and the client "
+        "reading the response: the client shares the machine and its own event loop).",
         "- Percentiles are nearest-rank over all turns of the phase (p99 of 500 turns is the 495th fastest).",
         "",
     ]
+
+
+def _reading(result: dict[str, Any]) -> list[str]:
+    """What the numbers say, in words (only statements the numbers of this run support)."""
+    load = result["load"]
+    if not load["turns"]:
+        return []
+    parts = [f"Per turn, at the median: overhead {_ms(load['overhead_s']['p50'])}, of which the service's own work "
+             f"{_ms(load['service_work_s']['p50'])}, the model's sleep ending late {_ms(load['llm_overrun_s']['p50'])} "
+             "(turn threads that wake together queue for the process's one GIL, and the machine wakes them late), "
+             f"the app around the service {_ms(load['app_before_after_service_s']['p50'])}, and outside the app "
+             f"{_ms(load['outside_app_s']['p50'])} (medians of each part; they need not add up)."]
+    idle = load.get("idle_sleep_late_s", {})
+    if idle.get("n") and idle["p99"] > P99_OVERHEAD_TARGET_S:
+        parts.append(f"With the server idle, a thread that only sleeps woke p99 {_ms(idle['p99'])} late on this "
+                     f"machine: one wake-up alone took more than the {P99_OVERHEAD_TARGET_S * 1000:.0f} ms budget, "
+                     "and a turn has at least four.")
+    return [" ".join(parts), ""]
 
 
 def _setup(result: dict[str, Any]) -> list[str]:
@@ -143,6 +166,8 @@ def _load(result: dict[str, Any]) -> list[str]:
         _row("latency", load["latency_s"]),
         _row("**overhead**", load["overhead_s"]),
         _row("- HTTP and queueing", load["http_and_queue_s"]),
+        _row("  - outside the app: uvicorn, loopback, client", load["outside_app_s"]),
+        _row("  - in the app, around the service", load["app_before_after_service_s"]),
         _row("- service work", load["service_work_s"]),
         _row("- LLM sleep overrun", load["llm_overrun_s"]),
         _row("create session (no LLM)", load["create_session_s"]),
@@ -152,6 +177,31 @@ def _load(result: dict[str, Any]) -> list[str]:
         "| overhead | turns | |",
         "|---|---|---|",
         *[f"| {label} | {n} | {'#' * round(40 * n / top)} |" for label, n in hist],
+        "",
+    ]
+
+
+def _machine(result: dict[str, Any]) -> list[str]:
+    load = result["load"]
+    step = f"{load['sleep_probe_step_s'] * 1000:.0f} ms"
+    return [
+        "## Where the time goes: the machine",
+        "",
+        "A JSON turn waits to be woken at least four times: the event loop receiving the request, a turn thread "
+        "taking the turn, the model's sleep ending, and the event loop sending the reply. How late this machine "
+        f"woke a waiting thread, measured by probes that only sleep {step} at a time:",
+        "",
+        "| probe | samples | p50 | p95 | p99 | max |",
+        "|---|---|---|---|---|---|",
+        _row("a thread in the client, server idle (10 s before the load)", load["idle_sleep_late_s"]),
+        _row("a thread in the client, during the load", load["sleep_late_s"]),
+        _row("a thread in the server, during the load", load["server_thread_late_s"]),
+        _row("the server's event loop (a timer), during the load", load["server_loop_late_s"]),
+        "",
+        f"CPU in the load phase: the server {_cpu(load['server_cpu_s'], load)}, the client "
+        f"{_cpu(load['client_cpu_s'], load)}. The same server process idle was charged "
+        f"{load['server_idle_cpu_share']:.0%} of one core (this VM's accounting charges even an idle event loop), "
+        f"so the CPU per turn is an upper bound. {_machine_cpu(load.get('machine_cpu', {}))}",
         "",
     ]
 
@@ -175,7 +225,7 @@ def _streaming(result: dict[str, Any]) -> list[str]:
 
 def _isolation(result: dict[str, Any]) -> list[str]:
     iso = result["isolation"]
-    failures = [*iso["leak_examples"], *result["error_examples"]]
+    failures = [*iso["leak_examples"], *result["error_examples"], *result.get("server_log_problems", [])]
     return [
         f"## Isolation: {iso['sessions']} sessions at once",
         "",
@@ -195,7 +245,8 @@ def _isolation(result: dict[str, Any]) -> list[str]:
         f"| own secret in own responses (the model quotes the user) | {iso['own_secret_in_responses']} |",
         f"| history holds exactly the messages sent, in order | {iso['history_exactly_as_sent']} |",
         "",
-        *(["Examples of failures:", "", *[f"- `{x}`" for x in failures], ""] if failures else []),
+        *(["Failures (client errors, then the server log's warnings and errors):", "",
+           *[f"- `{x}`" for x in failures], ""] if failures else []),
     ]
 
 
@@ -205,6 +256,18 @@ def _server(result: dict[str, Any]) -> list[str]:
               f"| resident memory at the end | {server['rss_mb']:.0f} MB |"] if "peak_rss_mb" in server else []
     return ["## Server process", "", "| | |", "|---|---|", *memory,
             f"| catalog | {server['catalog']} ({server['items']:,} items) |", f"| session store | {server['store']} |", ""]
+
+
+def _cpu(seconds: float, load: dict[str, Any]) -> str:
+    per_turn = seconds / load["turns"] * 1000 if load["turns"] else float("nan")
+    return f"{seconds:.1f} s ({per_turn:.0f} ms a turn, {seconds / load['wall_s']:.0%} of one core)"
+
+
+def _machine_cpu(share: dict[str, float]) -> str:
+    if not share:
+        return ""
+    return (f"All cores of the machine together were {share['busy']:.0%} busy in this phase (server, client and "
+            f"the other jobs; {share['steal']:.0%} of the time stolen by the host).")
 
 
 def _rate(turns_at_once: int, delay_s: float) -> str:

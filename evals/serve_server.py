@@ -6,6 +6,8 @@ replaced, by `DelayedChatModel`, so every turn costs a known LLM time and the re
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import re
 import signal
@@ -20,6 +22,7 @@ from typing import Any
 import httpx
 
 from agent.llm import ChatReply, LLMTimeout, Message, TokenCallback, ToolSpec, Usage
+from evals.serve_machine import SleepProbe
 
 DELAY_ENV = "CONCIERGE_BENCH_LLM_DELAY_S"
 THREADS_ENV = "CONCIERGE_BENCH_TURN_THREADS"
@@ -85,6 +88,48 @@ class DelayedChatModel:
         return f"You said: {quoted}, {self.text}"
 
 
+class BenchInstruments:
+    """ASGI middleware of the benchmark's server: a `Server-Timing: app;dur=<ms>` header on each response (the time
+    the app took to start it: for a JSON turn, the whole turn inside the app), and `GET /bench/probes`, which hands
+    over and resets how late this process's event loop ran a timer and how late a sleeping thread woke.
+    """
+
+    def __init__(self, app, *, step_s: float = 0.05) -> None:
+        self.app = app
+        self.step_s = step_s
+        self.loop_late_s: list[float] = []
+        self.thread = SleepProbe(step_s).__enter__()  # runs for the life of the server process
+        self._watch: asyncio.Task | None = None
+
+    async def _watch_loop(self) -> None:
+        while True:
+            started = time.perf_counter()
+            await asyncio.sleep(self.step_s)
+            self.loop_late_s.append(time.perf_counter() - started - self.step_s)
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self._watch is None:
+            self._watch = asyncio.get_running_loop().create_task(self._watch_loop())
+        if scope["path"] == "/bench/probes":
+            taken, self.loop_late_s = self.loop_late_s, []
+            body = json.dumps({"loop_late_s": taken, "thread_late_s": self.thread.take()}).encode()
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+            await send({"type": "http.response.body", "body": body})
+            return
+        started = time.perf_counter()
+
+        async def timed(message) -> None:
+            if message["type"] == "http.response.start":
+                took = f"app;dur={(time.perf_counter() - started) * 1000:.2f}".encode()
+                message = {**message, "headers": [*message.get("headers", []), (b"server-timing", took)]}
+            await send(message)
+
+        await self.app(scope, receive, timed)
+
+
 def bench_app():
     """The uvicorn factory the benchmark's server runs: the real API over Settings, with DelayedChatModel.
 
@@ -99,7 +144,9 @@ def bench_app():
     model = DelayedChatModel(delay_s=float(os.environ[DELAY_ENV]))
     service = build_service(settings, model=model, store=configured_store(settings))
     config = ApiConfig.from_settings(settings).model_copy(update={"turn_threads": int(os.environ[THREADS_ENV])})
-    return create_app(service, api_config=config)
+    app = create_app(service, api_config=config)
+    app.add_middleware(BenchInstruments)  # outermost: times everything the app does
+    return app
 
 
 def free_port() -> int:
@@ -146,6 +193,20 @@ class ServerProcess:
         except OSError:
             pass  # not Linux, or already gone: memory is left out of the report
         return out
+
+    def cpu_s(self) -> float:
+        """CPU seconds (user + system) the server process has used so far; NaN where /proc is missing."""
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return float("nan")
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime (fields 14, 15)
+
+    def problems(self, limit: int = 20) -> list[str]:
+        """The server log's warnings, errors and tracebacks (the first `limit` lines of them)."""
+        marks = ("WARNING", "ERROR", "CRITICAL", "Traceback", "Error:", "Exception")
+        lines = self.log.read_text(errors="replace").splitlines()
+        return [line[:300] for line in lines if any(mark in line for mark in marks)][:limit]
 
     def tail(self, lines: int = 30) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
