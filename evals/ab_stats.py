@@ -1,0 +1,96 @@
+"""Paired statistics for prompt-variant A/B runs: small pure functions over per-session values.
+
+Every function takes the two variants' values in the same (paired) order: index i of `a` and of `b` is
+the same simulated user with the same seed. Deltas are always B minus A.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import stats
+
+EXACT_MCNEMAR_BELOW = 25  # discordant pairs under this: exact binomial test, else chi-square (continuity corrected)
+
+
+def _paired(a: Sequence[float], b: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError(f"paired values need the same length, got {x.shape} and {y.shape}")
+    return x, y
+
+
+def bootstrap_ci(diffs: Sequence[float], *, seed: int = 0, rounds: int = 2000,
+                 level: float = 0.95) -> tuple[float, float]:
+    """Percentile-bootstrap interval of the mean of paired differences (pairs resampled together)."""
+    d = np.asarray(diffs, dtype=float)
+    if d.size == 0:
+        return (float("nan"), float("nan"))
+    rng = np.random.default_rng(seed)
+    means = d[rng.integers(0, d.size, size=(rounds, d.size))].mean(axis=1)
+    tail = (1 - level) / 2 * 100
+    return (float(np.percentile(means, tail)), float(np.percentile(means, 100 - tail)))
+
+
+def paired_delta(a: Sequence[float], b: Sequence[float], *, seed: int = 0, rounds: int = 2000) -> dict:
+    """Means of A and B, the mean paired delta B - A and its bootstrap 95% interval."""
+    x, y = _paired(a, b)
+    if x.size == 0:
+        return {"n": 0, "a": None, "b": None, "delta": None, "ci95": [None, None]}
+    low, high = bootstrap_ci(y - x, seed=seed, rounds=rounds)
+    return {"n": int(x.size), "a": float(x.mean()), "b": float(y.mean()), "delta": float((y - x).mean()),
+            "ci95": [low, high]}
+
+
+def mcnemar(a_success: Sequence[bool], b_success: Sequence[bool]) -> dict:
+    """McNemar's test on paired success: exact binomial for few discordant pairs, else chi-square.
+
+    `a_only` counts pairs where only A succeeded, `b_only` where only B did; only these carry information.
+    """
+    x, y = _paired(a_success, b_success)
+    a_only, b_only = int(np.sum((x > 0) & (y <= 0))), int(np.sum((x <= 0) & (y > 0)))
+    n = a_only + b_only
+    if n == 0:
+        return {"a_only": 0, "b_only": 0, "method": "none (no discordant pairs)", "statistic": None, "p_value": 1.0}
+    if n < EXACT_MCNEMAR_BELOW:
+        p = stats.binomtest(min(a_only, b_only), n, 0.5).pvalue
+        return {"a_only": a_only, "b_only": b_only, "method": "exact binomial", "statistic": float(min(a_only, b_only)),
+                "p_value": float(min(1.0, p))}
+    statistic = (abs(a_only - b_only) - 1) ** 2 / n
+    return {"a_only": a_only, "b_only": b_only, "method": "chi-square, continuity corrected",
+            "statistic": float(statistic), "p_value": float(stats.chi2.sf(statistic, 1))}
+
+
+def wilcoxon(a: Sequence[float], b: Sequence[float]) -> dict:
+    """Wilcoxon signed-rank test on paired values (e.g. turns); zero differences are dropped first.
+
+    When every difference is zero the variants are indistinguishable on this sample: p = 1.
+    """
+    x, y = _paired(a, b)
+    d = y - x
+    nonzero = d[d != 0]
+    out = {"n": int(d.size), "n_nonzero": int(nonzero.size),
+           "median_delta": float(np.median(d)) if d.size else None}
+    if nonzero.size == 0:
+        return {**out, "statistic": None, "p_value": 1.0, "method": "all differences zero"}
+    result = stats.wilcoxon(nonzero, zero_method="wilcox", alternative="two-sided")
+    return {**out, "statistic": float(result.statistic), "p_value": float(result.pvalue),
+            "method": "signed-rank, zeros dropped"}
+
+
+def cost_per_success(success: Sequence[bool], tokens: Sequence[float], latency_s: Sequence[float]) -> dict:
+    """All tokens and all agent time spent, divided by the sessions that succeeded (None if none did)."""
+    s = np.asarray(success, dtype=bool)
+    wins = int(s.sum())
+    total_tokens, total_latency = float(np.sum(tokens)), float(np.sum(latency_s))
+    return {"successes": wins, "sessions": int(s.size), "tokens": total_tokens, "latency_s": total_latency,
+            "tokens_per_success": total_tokens / wins if wins else None,
+            "latency_s_per_success": total_latency / wins if wins else None}
+
+
+def success_by_turn(success: Sequence[bool], turns: Sequence[int], max_turn: int) -> list[float]:
+    """Share of sessions that succeeded by turn 1..max_turn."""
+    s, t = np.asarray(success, dtype=bool), np.asarray(turns, dtype=float)
+    n = max(s.size, 1)
+    return [float(np.sum(s & (t <= k)) / n) for k in range(1, max_turn + 1)]
