@@ -12,6 +12,11 @@ SAMPLE = {
                    candidates=[{"n": 1, "title": "Toy Story (1995)", "attributes": ["Comedy"]}]),
     "rerank_fewshot": dict(wishes=[], accepted=["Comedy"], rejected=[], n=1,
                            candidates=[{"n": 1, "title": "Toy Story (1995)", "attributes": ["Comedy"]}]),
+    "simulator": dict(persona="a casual movie fan, patient, happy to answer questions", style="Write one short sentence.",
+                      wants=["Horror"], avoids=["Comedy"], wishes="something creepy", learned=["you said no to 1990s"],
+                      mood="content", agent_text="Would you like something from the 1980s?", task="Say yes."),
+    "judge": dict(need="must be Horror", transcript=[{"role": "user", "text": "a horror film"}],
+                  items=[{"title": "Alien (1979)", "attributes": ["Horror", "Sci-Fi"]}]),
 }
 
 
