@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from conversation.cli_ab import ab
 from conversation.cli_bench import bench_app
 from conversation.cli_catalog import catalog_app
 from conversation.cli_retrieval import bench_retrieval, eval_retrieval, train_ranker
@@ -35,6 +36,7 @@ eval_app.command("nlu")(eval_nlu)
 bench_app.command("retrieval")(bench_retrieval)
 app.command("train-ranker")(train_ranker)
 app.command("serve")(serve)
+app.command("ab")(ab)
 err = Console(stderr=True)
 
 

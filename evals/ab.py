@@ -1,0 +1,284 @@
+"""Paired prompt-variant A/B runs: both variants meet the same simulated users with the same seeds.
+
+A variant is a prompt id; the component says which `ServiceConfig` field takes it (`COMPONENTS`), so the
+two variants differ only in the prompt file the component loads. Each variant's sessions are appended to
+their own JSONL file as they finish, so an interrupted A/B resumes. Sessions are paired by key: the rule
+simulator's (user, target) pair, or the LLM simulator's (case id, seed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from agent.prompts import PromptError, known_prompts, load_prompt
+from conversation.service import ConversationService, ServiceConfig
+from evals.ab_report import compare
+from evals.rule_eval import Bench, RuleSetup
+from evals.rule_sim import MAX_TURNS, SessionResult, hdcg, run_session
+
+# Which ServiceConfig field each component reads its prompt id from, and the prompt whose variables a
+# variant of that component must declare (the component renders exactly those).
+COMPONENTS: dict[str, tuple[str, str]] = {
+    "planner": ("planner_prompt", "planner.v1"),
+    "rerank": ("rerank_prompt", "rerank.v1"),
+    "nlu": ("nlu_prompt", "extract.v1"),
+}
+# What a component needs to run at all: the planner only in `llm` mode, the NLU only on free text.
+NEEDS: dict[str, dict[str, str]] = {"planner": {"mode": "llm"}, "nlu": {"simulator": "llm"}}
+
+
+class ABError(ValueError):
+    """An A/B cannot run as asked; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class Variant:
+    label: str  # "A" or "B"
+    prompt_id: str
+
+
+def parse_variants(specs: Sequence[str]) -> list[Variant]:
+    """`["A=planner.v1", "B=planner.v2"]` -> two variants with distinct labels and prompts."""
+    variants = []
+    for spec in specs:
+        label, sep, prompt_id = spec.partition("=")
+        if not sep or not label.strip() or not prompt_id.strip():
+            raise ABError(f"--variant takes LABEL=PROMPT_ID (e.g. A=planner.v1), got {spec!r}")
+        variants.append(Variant(label.strip(), prompt_id.strip()))
+    if len(variants) != 2:
+        raise ABError(f"an A/B needs exactly two --variant options, got {len(variants)}")
+    if variants[0].label == variants[1].label or variants[0].prompt_id == variants[1].prompt_id:
+        raise ABError("the two variants need different labels and different prompt ids")
+    return variants
+
+
+def component_prompts(component: str) -> list[str]:
+    """Known prompt ids a component can load (same declared variables as its reference prompt)."""
+    _field, reference = _component(component)
+    wanted = set(load_prompt(reference).variables)
+    return [p for p in known_prompts() if set(load_prompt(p).variables) == wanted]
+
+
+def check_variant(component: str, prompt_id: str) -> None:
+    """Fail fast: an unknown prompt id lists the known ones; a prompt of another component says so."""
+    field, _reference = _component(component)
+    if field not in _config_fields():
+        raise ABError(f"the conversation service has no `{field}` setting, so the {component} prompt cannot be "
+                      f"varied per run; components it can vary: "
+                      + ", ".join(c for c, (f, _r) in COMPONENTS.items() if f in _config_fields()))
+    try:
+        load_prompt(prompt_id)
+    except PromptError as exc:
+        raise ABError(str(exc)) from None
+    fits = component_prompts(component)
+    if prompt_id not in fits:
+        raise ABError(f"prompt {prompt_id!r} is not a {component} prompt; {component} prompts: {', '.join(fits)}")
+
+
+def check_run(component: str, *, simulator: str, mode: str) -> None:
+    """A component that would never be called in this run makes an A/B of two identical runs: refuse."""
+    _component(component)
+    for key, needed in NEEDS.get(component, {}).items():
+        given = {"simulator": simulator, "mode": mode}[key]
+        if given != needed:
+            raise ABError(f"the {component} prompt is only used with --{key} {needed} (got --{key} {given})")
+
+
+def variant_config(base: ServiceConfig, component: str, prompt_id: str) -> ServiceConfig:
+    """The base service configuration with the component's prompt set to this variant's id."""
+    field, _reference = _component(component)
+    return dataclasses.replace(base, **{field: prompt_id})
+
+
+def runs_file(folder: Path, *, name: str, variant: Variant) -> Path:
+    """Where a variant's sessions go: one JSONL per (A/B name, prompt id)."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"ab-{name}-{variant.prompt_id}")
+    return Path(folder) / f"{safe}.jsonl"
+
+
+def _component(component: str) -> tuple[str, str]:
+    if component not in COMPONENTS:
+        raise ABError(f"unknown component {component!r}; choose one of {', '.join(COMPONENTS)}")
+    return COMPONENTS[component]
+
+
+def _config_fields() -> set[str]:
+    return {f.name for f in dataclasses.fields(ServiceConfig)}
+
+
+class MeteredService:
+    """The service, plus the LLM tokens and calls of every turn since `reset()` (the rule simulator's
+    results carry no token counts)."""
+
+    def __init__(self, service: ConversationService) -> None:
+        self._service = service
+        self.reset()
+
+    def reset(self) -> None:
+        self.prompt_tokens = self.completion_tokens = self.llm_calls = 0
+
+    def respond_structured(self, session_id: str, feedback, **kwargs):
+        result = self._service.respond_structured(session_id, feedback, **kwargs)
+        for call in result.trace.llm_calls:
+            self.llm_calls += 1
+            self.prompt_tokens += call.prompt_tokens
+            self.completion_tokens += call.completion_tokens
+        return result
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._service, name)
+
+
+def rule_row(result: SessionResult, meter: MeteredService, *, seed: int, prompt_id: str) -> dict:
+    """One rule-simulator session as an A/B record (turns as in AT: a failure counts MAX_TURNS + 1)."""
+    row = result.as_dict()
+    row.update(key=f"{result.user}:{result.target}", seed=seed, prompt_id=prompt_id,
+               turns=result.turn if result.success else MAX_TURNS + 1,
+               hdcg=hdcg(result.turn, result.rank) if result.success else 0.0,
+               prompt_tokens=meter.prompt_tokens, completion_tokens=meter.completion_tokens,
+               tokens=meter.prompt_tokens + meter.completion_tokens, llm_calls=meter.llm_calls)
+    return row
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _play(pairs: Sequence[tuple[str, str]]) -> list[dict]:
+    bench, meter, seed, prompt_id = (_WORKER[k] for k in ("bench", "meter", "seed", "prompt_id"))
+    rows = []
+    for user, target in pairs:
+        meter.reset()
+        attrs = bench.graph.attributes_of(bench.graph.row_of[target])
+        result = run_session(meter, user=user, target=target, target_attrs=attrs, seed=seed)
+        rows.append(rule_row(result, meter, seed=seed, prompt_id=prompt_id))
+    return rows
+
+
+def rule_service(bench: Bench, config: ServiceConfig, *, model) -> ConversationService:
+    """The real service over the benchmark catalog with this variant's configuration."""
+    service = ConversationService(bench.catalog, model=model, config=config, scorer=bench.scorer)
+    service.policy.graph = bench.graph  # share the one graph
+    return service
+
+
+def base_rule_config(setup: RuleSetup, *, mode: str) -> ServiceConfig:
+    """The rule benchmark's configuration (no phrasing: the rule simulator reads the structured action)."""
+    return ServiceConfig(policy=setup.policy(), mode=mode, phrase=False)
+
+
+def read_rows(path: Path | None) -> dict[str, dict]:
+    """Sessions already in a variant's JSONL, by key (a torn last line from a crash is skipped)."""
+    done: dict[str, dict] = {}
+    if path is None or not path.is_file():
+        return done
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        done[str(row["key"])] = row
+    return done
+
+
+def open_for_append(path: Path):
+    """Append handle on a JSONL file whose torn last line (a crash mid-write) is cut off first."""
+    if path.is_file():
+        data = path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            with path.open("r+b") as handle:
+                handle.truncate(data.rfind(b"\n") + 1)
+    return path.open("a", encoding="utf-8")
+
+
+def run_rule_variant(bench: Bench, pairs: Sequence[tuple[str, str]], *, config: ServiceConfig, model,
+                     prompt_id: str, seed: int, results_file: Path | None, workers: int = 1,
+                     on_progress: Callable[[int], None] | None = None) -> list[dict]:
+    """Run (or resume) one variant's rule-simulator sessions; returns its records in `pairs` order."""
+    done = read_rows(results_file)
+    todo = [p for p in pairs if f"{p[0]}:{p[1]}" not in done]
+    if on_progress:
+        on_progress(len(pairs) - len(todo))
+    _WORKER.update(bench=bench, meter=MeteredService(rule_service(bench, config, model=model)), seed=seed,
+                   prompt_id=prompt_id)
+    sink = open_for_append(results_file) if results_file is not None else None
+
+    def keep(rows: list[dict]) -> None:
+        for row in rows:
+            done[row["key"]] = row
+            if sink is not None:
+                sink.write(json.dumps(row) + "\n")
+                sink.flush()
+        if on_progress:
+            on_progress(len(rows))
+
+    try:
+        if workers <= 1 or len(todo) <= 1:
+            for pair in todo:
+                keep(_play([pair]))
+        else:  # forked after the bench and model are loaded, so the workers share them; one session per task
+            with ProcessPoolExecutor(max_workers=min(workers, os.cpu_count() or 1),
+                                     mp_context=get_context("fork")) as pool:
+                for future in as_completed([pool.submit(_play, [pair]) for pair in todo]):
+                    keep(future.result())
+    finally:
+        if sink is not None:
+            sink.close()
+    return [done[f"{u}:{t}"] for u, t in pairs]
+
+
+def pair_rows(a_rows: Sequence[dict], b_rows: Sequence[dict]) -> tuple[list[dict], list[dict]]:
+    """The sessions both variants finished, in A's order, matched by key."""
+    b_by_key = {str(r["key"]): r for r in b_rows}
+    a_kept = [r for r in a_rows if str(r["key"]) in b_by_key]
+    return a_kept, [b_by_key[str(r["key"])] for r in a_kept]
+
+
+@dataclass
+class VariantRun:
+    variant: Variant
+    rows: list[dict]
+    resumed: int  # sessions found in the results file before this run
+    runs_file: Path
+
+
+def run_rule_ab(bench: Bench, pairs: Sequence[tuple[str, str]], *, component: str, variants: Sequence[Variant],
+                base: ServiceConfig, model, seed: int, folder: Path, tag: str, workers: int = 1,
+                on_progress: Callable[[str, int], None] | None = None) -> list[VariantRun]:
+    """Both variants over the same rule-simulator pairs and seed, each resuming from its own JSONL."""
+    runs = []
+    for variant in variants:
+        path = runs_file(folder, name=tag, variant=variant)
+        keys = {f"{u}:{t}" for u, t in pairs}
+        resumed = len(keys & set(read_rows(path)))
+        progress = None if on_progress is None else (lambda n, label=variant.label: on_progress(label, n))
+        rows = run_rule_variant(bench, pairs, config=variant_config(base, component, variant.prompt_id), model=model,
+                                prompt_id=variant.prompt_id, seed=seed, results_file=path, workers=workers,
+                                on_progress=progress)
+        runs.append(VariantRun(variant, rows, resumed, path))
+    return runs
+
+
+def summarise(runs: Sequence[VariantRun], *, simulator: str, seed: int) -> dict:
+    """Per-variant facts and the paired comparison (only sessions both variants finished are paired)."""
+    a, b = runs
+    a_rows, b_rows = pair_rows(a.rows, b.rows)
+    variants = {}
+    for run in runs:
+        prompt = load_prompt(run.variant.prompt_id)
+        variants[run.variant.label] = {"prompt": prompt.id, "description": prompt.description,
+                                       "sessions": len(run.rows), "resumed": run.resumed,
+                                       "runs_file": str(run.runs_file)}
+    summary = compare(a_rows, b_rows, simulator=simulator, seed=seed, max_turn=MAX_TURNS + 1)
+    for run in runs:
+        side = "A" if run is a else "B"
+        variants[run.variant.label]["metrics"] = {m: d[side.lower()] for m, d in summary["deltas"].items()}
+    return {"labels": [a.variant.label, b.variant.label], "variants": variants, "summary": summary}
