@@ -21,6 +21,7 @@ class ItemAttributeGraph:
 
     def __init__(self, catalog: Catalog, *, types: Sequence[str] | None = None) -> None:
         self.ids = list(catalog.items)
+        self.id_array = np.asarray(self.ids, dtype=object)  # rows -> ids in one C call (`ids_of`)
         self.row_of = {item_id: row for row, item_id in enumerate(self.ids)}
         wanted = set(types) if types else None
         columns: dict[Attr, int] = {}
@@ -57,6 +58,9 @@ class ItemAttributeGraph:
         start, end = self.item_attr.indptr[row], self.item_attr.indptr[row + 1]
         return [self.attrs[c] for c in self.item_attr.indices[start:end]]
 
+    def ids_of(self, rows: np.ndarray) -> list[str]:
+        return self.id_array[rows].tolist()
+
     def rows(self, ids: Iterable[str]) -> np.ndarray:
         return np.asarray([self.row_of[i] for i in ids if i in self.row_of], dtype=np.int64)
 
@@ -80,4 +84,4 @@ class ItemAttributeGraph:
         return np.asarray(self.item_attr[rows].T @ weights, dtype=np.float64).ravel()
 
     def attribute_counts(self, rows: np.ndarray) -> np.ndarray:
-        return np.asarray(self.item_attr[rows].sum(axis=0), dtype=np.int64).ravel()
+        return np.bincount(self.item_attr[rows].indices, minlength=len(self.attrs))

@@ -118,7 +118,7 @@ class CPRPolicy:
         return np.flatnonzero(mask)
 
     def candidates(self, state: ConvState) -> list[str]:
-        return [self.graph.ids[r] for r in self.candidate_rows(state)]
+        return self.graph.ids_of(self.candidate_rows(state))
 
     def _ordered(self, rows: np.ndarray, scores: np.ndarray) -> np.ndarray:
         return rows[np.lexsort((rows, -scores[rows]))]
@@ -164,11 +164,13 @@ class CPRPolicy:
     def decide(self, state: ConvState) -> Decision:
         rows = self.candidate_rows(state)
         if len(rows) == 0 and state.accepted:  # nothing fits every constraint: fall back to popular items
-            rows = np.flatnonzero(~np.isin(np.arange(len(self.graph)), self.graph.rows(state.rejected_items + state.shown_items)))
+            keep = np.ones(len(self.graph), dtype=bool)
+            keep[self.graph.rows(state.rejected_items + state.shown_items)] = False
+            rows = np.flatnonzero(keep)
         scores = self.scorer.scores(state)
         ordered = self._ordered(rows, scores)
         ranked = [(self.graph.ids[r], float(scores[r])) for r in ordered[: self.config.list_size]]
-        ids = [self.graph.ids[r] for r in ordered]
+        ids = self.graph.ids_of(ordered)
         weights = self.weights(ordered, scores)
         top_mass = float(weights[: self.config.list_size].sum()) if len(weights) else 0.0
         confident = len(ordered) <= self.config.recommend_below or top_mass >= self.config.recommend_mass

@@ -74,6 +74,8 @@ def serve(
                                                     help="Sessions in the isolation check.")] = 200,
     sse_sessions: Annotated[int, typer.Option("--sse-sessions", min=0,
                                               help="Sessions (3 turns each) timed over SSE.")] = 10,
+    floor_sessions: Annotated[int, typer.Option("--floor-sessions", min=0, help=(
+        "Sessions of a light-load phase run first, the machine's floor for the same turns (0: none)."))] = 5,
     turn_threads: Annotated[int, typer.Option("--turn-threads", min=1, help="Turns the server runs at once.")] = 64,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the simulated users' messages.")] = 0,
     catalog: Annotated[Path | None, typer.Option("--catalog",
@@ -94,7 +96,7 @@ def serve(
     try:
         result = run_serve_bench(catalog or Settings().catalog, sessions=sessions, turns=turns, llm_delay_s=llm_delay,
                                  concurrency=concurrency, isolation_sessions=isolation_sessions,
-                                 sse_sessions=sse_sessions, turn_threads=turn_threads, seed=seed, log=err.print)
+                                 sse_sessions=sse_sessions, floor_sessions=floor_sessions, turn_threads=turn_threads, seed=seed, log=err.print)
     except (RuntimeError, ValueError, OSError) as exc:
         err.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(2) from None

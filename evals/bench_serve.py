@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from evals.serve_machine import SleepProbe, busy_share, cpu_ticks, machine
+from evals.serve_machine import SleepProbe, busy_share, cpu_ticks, machine, paused_share
 from evals.serve_server import DELAY_ENV, THREADS_ENV, ServerProcess
 from retrieval.catalog import Catalog
 
@@ -237,14 +237,21 @@ async def _drive(url: str, vocab: dict[str, list[str]], opts: dict[str, Any], lo
     log("warm-up: 2 sessions x 2 turns (not counted)")
     await _phase(url, [Conversation(i) for i in range(2)], lambda c: _scripted(vocab, seed - 1 - c.index),
                  concurrency=2, turns=lambda c: 2, phase="warmup", samples=[])
-    log(f"load: {opts['sessions']} sessions x {opts['turns']} turns, "
-        f"{conc or opts['sessions']} requests in flight at most")
     log("idle: 10 s of the idle server, for the machine's baseline")
     idle_from = server_cpu()
     with SleepProbe() as idle_probe:  # how late threads wake with the server idle: the machine's own share
         await asyncio.sleep(10)
     idle_share = (server_cpu() - idle_from) / 10  # what the idle server is charged, to set against its CPU under load
+    log("spin: 5 s of one busy thread, to see how much of the time this machine runs it at all")
+    spin = await asyncio.to_thread(paused_share, 5.0)
+    if opts["floor_sessions"]:
+        log(f"floor: {opts['floor_sessions']} sessions x {opts['turns']} turns, the same turns at a tenth of the load")
+        await _phase(url, [Conversation(i) for i in range(opts["floor_sessions"])],
+                     lambda c: _scripted(vocab, seed + 40_000 + c.index), concurrency=opts["floor_sessions"],
+                     turns=lambda c: opts["turns"], phase="floor", samples=samples)
     await _server_probes(url)  # resets them
+    log(f"load: {opts['sessions']} sessions x {opts['turns']} turns, "
+        f"{conc or opts['sessions']} requests in flight at most")
     cpu = (server_cpu(), time.process_time(), cpu_ticks())
     with SleepProbe() as probe:
         load_wall = await _phase(url, [Conversation(i) for i in range(opts["sessions"])],
@@ -254,7 +261,7 @@ async def _drive(url: str, vocab: dict[str, list[str]], opts: dict[str, Any], lo
     load_cpu = {"server_cpu_s": server_cpu() - cpu[0], "client_cpu_s": time.process_time() - cpu[1],
                 "server_idle_cpu_share": idle_share, "machine_cpu": busy_share(cpu[2], cpu_ticks()),
                 "sleep_late_s": summarize(probe.late_s), "sleep_probe_step_s": probe.step_s,
-                "idle_sleep_late_s": summarize(idle_probe.late_s),
+                "idle_sleep_late_s": summarize(idle_probe.late_s), "spin": spin,
                 "server_loop_late_s": summarize(server_probes["loop_late_s"]),
                 "server_thread_late_s": summarize(server_probes["thread_late_s"])}
     sse_turns = min(3, opts["turns"])
@@ -354,14 +361,14 @@ def _fast_loop() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 def run_serve_bench(catalog: Path, *, sessions: int = 50, turns: int = 10, llm_delay_s: float = 1.0,
                     concurrency: int = 0, isolation_sessions: int = 200, sse_sessions: int = 10,
-                    turn_threads: int = 64, seed: int = 0, start_timeout_s: float = 900.0,
+                    floor_sessions: int = 5, turn_threads: int = 64, seed: int = 0, start_timeout_s: float = 900.0,
                     log: Callable[[str], None] = lambda _line: None) -> dict[str, Any]:
     """Start the server, run warm-up, load, streaming and isolation phases, stop it; returns the numbers."""
     from retrieval.loaders import load_catalog
 
     load_start = os.getloadavg()
     opts = {"sessions": sessions, "turns": turns, "concurrency": concurrency, "isolation_sessions": isolation_sessions,
-            "sse_sessions": min(sse_sessions, sessions), "seed": seed}
+            "sse_sessions": min(sse_sessions, sessions), "floor_sessions": min(floor_sessions, sessions), "seed": seed}
     log(f"loading {catalog} for the users' vocabulary")
     vocab = vocabulary(load_catalog(catalog))
     with tempfile.TemporaryDirectory(prefix="concierge-bench-serve-") as tmp:
@@ -388,6 +395,7 @@ def run_serve_bench(catalog: Path, *, sessions: int = 50, turns: int = 10, llm_d
                    "rate_limits": f"all four rate settings at {RAISED_RATE} (per minute and burst)"},
         "load": {**_stats(samples, "load", llm_delay_s), "wall_s": out["load_wall_s"], **out["load_cpu"],
                  "turns_per_s": sum(s.ok for s in samples if s.phase == "load") / out["load_wall_s"]},
+        "floor": _stats(samples, "floor", llm_delay_s),
         "sse": {**_stats(samples, "sse", llm_delay_s),
                 "ttft_s": summarize([s.ttft_s for s in samples if s.phase == "sse" and s.ok and s.ttft_s is not None])},
         "isolation": {**out["isolation"], "errors": sum(not s.ok for s in samples if s.phase.startswith("isolation"))},

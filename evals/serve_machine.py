@@ -67,3 +67,21 @@ class SleepProbe:
     def __exit__(self, *_exc: object) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def paused_share(seconds: float = 5.0, *, gap_s: float = 0.02) -> dict[str, float]:
+    """Spin for `seconds` and record the gaps in wall time: how much of it this thread did not run at all.
+
+    On an idle machine a spinning thread owns a core, so gaps longer than `gap_s` are time the machine
+    (a virtual machine paused by its host, or a throttled one) was not running it.
+    """
+    gaps: list[float] = []
+    end = time.perf_counter() + seconds
+    last = time.perf_counter()
+    while last < end:
+        now = time.perf_counter()
+        if now - last > gap_s:
+            gaps.append(now - last)
+        last = now
+    return {"seconds": seconds, "paused_s": sum(gaps), "share": sum(gaps) / seconds, "pauses": len(gaps),
+            "longest_s": max(gaps, default=0.0)}

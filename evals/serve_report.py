@@ -14,6 +14,7 @@ def command_line(options: dict[str, Any]) -> str:
     return (f"concierge bench serve --catalog {options['catalog']} --sessions {options['sessions']} "
             f"--turns {options['turns']} --llm-delay {options['llm_delay_s']:g} --concurrency {options['concurrency']} "
             f"--isolation-sessions {options['isolation_sessions']} --sse-sessions {options['sse_sessions']} "
+            f"--floor-sessions {options.get('floor_sessions', 0)} "
             f"--turn-threads {options['turn_threads']} --seed {options['seed']}")
 
 
@@ -87,6 +88,7 @@ def _summary(result: dict[str, Any]) -> list[str]:
         f"{iso['errors']} errors, {iso['sessions_read']} histories read | {_tick(ok['isolation'])} |",
         "",
         *_reading(result),
+        *_floor(result),
         "## Definitions",
         "",
         "- **latency**: from sending a turn's request to having its whole response, measured by the client.",
@@ -121,6 +123,23 @@ def _reading(result: dict[str, Any]) -> list[str]:
                      f"machine: one wake-up alone took more than the {P99_OVERHEAD_TARGET_S * 1000:.0f} ms budget, "
                      "and a turn has at least four.")
     return [" ".join(parts), ""]
+
+
+def _floor(result: dict[str, Any]) -> list[str]:
+    """The same kind of turns at a tenth of the load, and how much of the time the machine ran a busy thread."""
+    floor, spin, opts = result.get("floor", {}), result["load"].get("spin", {}), result["options"]
+    lines = []
+    if floor and floor.get("turns"):
+        lines.append(f"At light load ({opts['floor_sessions']} sessions x {opts['turns']} turns, run just before the "
+                     f"load phase on the same server) the overhead was p50 {_ms(floor['overhead_s']['p50'])}, p95 "
+                     f"{_ms(floor['overhead_s']['p95'])}, p99 {_ms(floor['overhead_s']['p99'])} ({floor['errors']} "
+                     "errors): what this machine adds to a turn when the server is nearly idle.")
+    if spin:
+        lines.append(f"A thread that did nothing but spin for {spin['seconds']:g} s with the server idle was not run "
+                     f"for {spin['share']:.0%} of that time, in {spin['pauses']} pauses of up to "
+                     f"{_ms(spin['longest_s'])}: the machine itself stops for stretches that long, whoever is "
+                     "waiting on it.")
+    return [" ".join(lines), ""] if lines else []
 
 
 def _setup(result: dict[str, Any]) -> list[str]:

@@ -105,16 +105,28 @@ def create_session(request: Request, body: Annotated[NewSession | None, Body()] 
          summary="Send a message; get the turn's result (JSON, or streamed as Server-Sent Events)")
 async def post_message(session_id: str, message: UserMessage, request: Request):
     rt = _rt(request)
-    await run_in_threadpool(_state, rt, session_id)
-    _limit(rt.sessions, session_id, "in this session")
     if SSE in request.headers.get("accept", ""):
+        await run_in_threadpool(_admit, rt, session_id)  # 404 and 429 before the stream's 200 is sent
         return StreamingResponse(_events(rt, session_id, message.text), media_type=SSE,
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-    turn = asyncio.get_running_loop().run_in_executor(rt.executor, partial(rt.service.respond, session_id, message.text))
+    turn = asyncio.get_running_loop().run_in_executor(rt.executor, partial(_json_turn, rt, session_id, message.text))
     try:
-        return await asyncio.wait_for(turn, rt.config.turn_deadline_s)
+        body = await asyncio.wait_for(turn, rt.config.turn_deadline_s)
     except TimeoutError:
         raise HTTPException(504, detail=_late(rt)) from None
+    return Response(body, media_type="application/json")
+
+
+def _admit(rt: Runtime, session_id: str) -> None:
+    """A turn may start: the session exists (404), then it is within its rate (429)."""
+    _state(rt, session_id)
+    _limit(rt.sessions, session_id, "in this session")
+
+
+def _json_turn(rt: Runtime, session_id: str, text: str) -> bytes:
+    """A whole JSON turn in one worker thread (one hop from the event loop), serialised there by pydantic."""
+    _admit(rt, session_id)
+    return rt.service.respond(session_id, text).model_dump_json().encode()
 
 
 @v1.get("/sessions/{session_id}", response_model=SessionView, summary="A conversation's history and what it learned")
