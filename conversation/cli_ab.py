@@ -3,18 +3,20 @@
 Both variants meet the same simulated users with the same seeds. The report goes to reports/ab-<name>.md
 and .html (plots as PNGs next to them). With --json, one object on stdout with these keys:
 
-- command, date, seconds, name, component, simulator, dataset (rule) or cases (llm), mode, split, seed,
-  sessions (asked for), model, setting (one line on the run's configuration)
+- command, date, seconds, name, component, simulator, dataset and split (rule) or cases (llm), mode, seed,
+  sessions (asked for), model, cache (the response cache used, or null), setting (one line on the run)
 - labels: the two variant labels in order [A, B]
 - variants: {label: {prompt, description, sessions, resumed, runs_file, metrics: {metric: mean}}}
 - summary.pairs: sessions both variants finished (the paired sample)
 - summary.deltas: {metric: {n, a, b, delta (B - A), ci95: [low, high]}}; metrics are success, turns
   (a rule failure counts 15), hdcg, tokens, latency_s, llm_calls, fallbacks, invalid_shown for the rule
-  simulator; success, turns, abandoned, reflections, reflections_honoured, tokens, latency_s,
-  invalid_ids_shown, leak_count and judge.<rating> for the LLM simulator (those present in the records)
+  simulator; success, turns, abandoned, reflections, reflections_honoured, agent_tokens, agent_latency_s,
+  tokens and latency_s (agent + simulated user + judge), agent_fallbacks, invalid_ids_shown, leak_count and
+  judge.<rating> for the LLM simulator (those present in the records)
 - summary.mcnemar_success: {a_only, b_only, method, statistic, p_value}
 - summary.wilcoxon_turns: {n, n_nonzero, median_delta, method, statistic, p_value}
-- summary.cost: {A|B: {successes, sessions, tokens, latency_s, tokens_per_success, latency_s_per_success}}
+- summary.cost: {A|B: {successes, sessions, tokens, latency_s, tokens_per_success, latency_s_per_success}},
+  the agent's tokens and time only
 - summary.success_by_turn: {A|B: [share succeeded by turn 1, 2, ...]}
 - report, report_html: where the reports were written
 """
@@ -67,6 +69,8 @@ def ab(
     data_root: Annotated[Path, typer.Option(help="Folder holding lastfm/ and lastfm_star/.")] = LASTFM_ROOT,
     name: Annotated[str | None, typer.Option(help="Report name (default COMPONENT-A-vs-B-SIMULATOR).")] = None,
     fresh: Annotated[bool, typer.Option(help="Ignore sessions saved by an earlier run of the same A/B.")] = False,
+    judge: Annotated[bool, typer.Option(help="LLM simulator: let the LLM judge rate each conversation.")] = True,
+    cache: Annotated[Path | None, typer.Option(help="LLM response cache (SQLite) to replay calls from; cached calls take ~0 s, so latency deltas then mean little.")] = None,
     report: Annotated[Path | None, typer.Option(help="Markdown report path (default reports/ab-NAME.md; .html beside it).")] = None,
     json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout (keys in the module docstring).")] = False,
 ) -> None:
@@ -86,15 +90,16 @@ def ab(
     settings = Settings()
     name = name or re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{component.value}-{variants[0].prompt_id}-vs-"
                                                       f"{variants[1].prompt_id}-{simulator.value}")
-    model = _model(settings)
+    loaded = _load_cases(cases) if simulator is Simulator.llm else []
+    model = _model(settings, cache)
     started = datetime.now(timezone.utc)
     if simulator is Simulator.rule:
         runs, facts = _rule_runs(settings, component.value, variants, model, dataset=dataset.value, mode=mode.value,
                                  split=split, sessions=sessions, seed=seed, workers=workers, data_root=data_root,
                                  fresh=fresh)
     else:
-        runs, facts = _sim_runs(settings, component.value, variants, model, cases=cases, mode=mode.value,
-                                sessions=sessions, seed=seed, workers=workers, fresh=fresh)
+        runs, facts = _sim_runs(settings, component.value, variants, model, cases=cases, loaded=loaded, mode=mode.value,
+                                sessions=sessions, seed=seed, workers=workers, fresh=fresh, judge=judge)
     from evals.ab import summarise
     from evals.ab_report import write_ab_report
 
@@ -105,7 +110,7 @@ def ab(
     out = {"command": command, "date": started.isoformat(timespec="seconds"),
            "seconds": (datetime.now(timezone.utc) - started).total_seconds(), "name": name,
            "component": component.value, "simulator": simulator.value, "mode": mode.value, "seed": seed,
-           "sessions": sessions, "model": model.name, **facts,
+           "sessions": sessions, "model": model.name, "cache": str(cache) if cache else None, **facts,
            **summarise(runs, simulator=simulator.value, seed=seed)}
     md, html = write_ab_report(out, report or Path("reports") / f"ab-{name}.md")
     out.update(report=str(md), report_html=str(html))
@@ -115,15 +120,20 @@ def ab(
     _print_summary(out)
 
 
-def _model(settings):
+def _model(settings, cache: Path | None):
     from agent.backends import build_chat_model
     from agent.llm import LLMError
 
     try:
         with err.status("loading the chat model"):
-            return build_chat_model(settings)
+            model = build_chat_model(settings)
     except LLMError as exc:
         _fail(str(exc))
+    if cache is None:
+        return model
+    from evals.llm_cache import CachedChatModel, ResponseCache
+
+    return CachedChatModel(model, ResponseCache(cache))
 
 
 def _tag(*parts: object) -> str:
@@ -160,26 +170,62 @@ def _rule_runs(settings, component: str, variants, model, *, dataset: str, mode:
     return runs, {"dataset": dataset, "split": split, "setting": setting}
 
 
-def _sim_runs(settings, component: str, variants, model, *, cases: Path, mode: str, sessions: int, seed: int,
-              workers: int, fresh: bool):
-    from evals.ab import ABError, run_sim_ab, runs_file
+def _load_cases(cases: Path) -> list:
+    from evals.sim_runner import load_cases
 
+    try:
+        return load_cases(cases)
+    except ValueError as exc:  # SimCaseError names the line, case and field
+        _fail(str(exc))
+
+
+def _sim_runs(settings, component: str, variants, model, *, cases: Path, loaded: list, mode: str, sessions: int,
+              seed: int, workers: int, fresh: bool, judge: bool):
+    import dataclasses
+
+    from conversation.app import service_config
+    from evals.ab import run_sim_ab, runs_file
+    from evals.simulators.judge import LLMJudge
+    from evals.simulators.llm import simulator_factory
+    from retrieval.catalog import CatalogError
+
+    base = dataclasses.replace(service_config(settings), mode=mode)
     folder = Path(settings.data_dir) / "runs"
     folder.mkdir(parents=True, exist_ok=True)
-    tag = _tag("sim", Path(cases).stem, mode, model.name, f"s{seed}", component, (sessions, mode))
+    tag = _tag("sim", Path(cases).stem, mode, model.name, f"s{seed}", component, "judge" if judge else "nojudge", base)
     if fresh:
         for v in variants:
             runs_file(folder, name=tag, variant=v).unlink(missing_ok=True)
     try:
         with _bar() as bar:
             tasks = {v.label: bar.add_task(f"{v.label} = {v.prompt_id}", total=sessions) for v in variants}
-            runs = run_sim_ab(cases, component=component, variants=variants, settings=settings, model=model,
-                              mode=mode, sessions=sessions, seed=seed, concurrency=workers, folder=folder, tag=tag,
+            runs = run_sim_ab(loaded, component=component, variants=variants, base=base, model=model,
+                              catalog_for=_catalogs(), simulator_factory=simulator_factory(model),
+                              judge=LLMJudge(model) if judge else None, sessions=sessions, seed=seed,
+                              concurrency=workers, folder=folder, tag=tag,
                               on_progress=lambda label, n: bar.advance(tasks[label], n))
-    except (ABError, ValueError, FileNotFoundError) as exc:
+    except (CatalogError, FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
-    setting = f"{sessions} sessions of the LLM simulated users in `{cases}`, `{mode}` mode"
+    setting = (f"{sessions} sessions of the LLM simulated users in `{cases}` ({len(loaded)} cases), `{mode}` mode, "
+               f"agent configured from settings, judge {'on' if judge else 'off'}; simulator, judge and agent share "
+               "the model")
     return runs, {"cases": str(cases), "setting": setting}
+
+
+def _catalogs():
+    """A case's catalog (a path relative to the repository unless absolute), each loaded once."""
+    from retrieval.loaders import load_catalog
+
+    repo = Path(__file__).resolve().parents[1]
+    loaded: dict[str, object] = {}
+
+    def catalog_for(case):
+        if case.catalog not in loaded:
+            path = Path(case.catalog)
+            loaded[case.catalog] = load_catalog(path if path.is_absolute() else (repo / path).resolve())
+        return loaded[case.catalog]
+
+    return catalog_for
 
 
 def _print_summary(out: dict) -> None:

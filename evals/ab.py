@@ -12,6 +12,7 @@ import dataclasses
 import json
 import os
 import re
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -282,3 +283,50 @@ def summarise(runs: Sequence[VariantRun], *, simulator: str, seed: int) -> dict:
         side = "A" if run is a else "B"
         variants[run.variant.label]["metrics"] = {m: d[side.lower()] for m, d in summary["deltas"].items()}
     return {"labels": [a.variant.label, b.variant.label], "variants": variants, "summary": summary}
+
+
+def sim_rows(records: Sequence[dict]) -> list[dict]:
+    """The LLM simulator's records with a pairing key and the agent's own share of tokens and time."""
+    return [{**r, "key": f"{r['case_id']}:{r['seed']}", "agent_tokens": r["tokens_by_role"]["agent"],
+             "agent_latency_s": r["latency_by_role"]["agent"]} for r in records]
+
+
+def run_sim_ab(cases: Sequence, *, component: str, variants: Sequence[Variant], base: ServiceConfig, model,
+               catalog_for: Callable, simulator_factory: Callable, judge=None, sessions: int, seed: int,
+               concurrency: int, folder: Path, tag: str,
+               on_progress: Callable[[str, int], None] | None = None) -> list[VariantRun]:
+    """Both variants against the same LLM simulated users: the same (case, seed) plan, one JSONL each.
+
+    `catalog_for(case)` gives the case's catalog; each variant gets one service per catalog, shared by the
+    runner's threads. Records are run_sim's (transcripts included), plus `key`, `agent_tokens` and
+    `agent_latency_s`.
+    """
+    from evals.sim_runner import read_records, run_sim, session_plan
+
+    planned = {(case.id, s) for case, s in session_plan(cases, sessions, seed)}
+    runs = []
+    for variant in variants:
+        config = variant_config(base, component, variant.prompt_id)
+        factory = _shared_services(lambda case, config=config: ConversationService(catalog_for(case), model=model,
+                                                                                    config=config))
+        path = runs_file(folder, name=tag, variant=variant)
+        resumed = len(planned & set(read_records(path)))
+        progress = None if on_progress is None else (lambda n, label=variant.label: on_progress(label, n))
+        records = run_sim(cases, service_factory=factory, simulator_factory=simulator_factory, sessions=sessions,
+                          concurrency=concurrency, seed=seed, out_jsonl=path, judge=judge, progress=progress)
+        runs.append(VariantRun(variant, sim_rows(records), resumed, path))
+    return runs
+
+
+def _shared_services(build: Callable) -> Callable:
+    """A service factory that builds one service per case catalog and hands the same one to every thread."""
+    services: dict[str, ConversationService] = {}
+    lock = threading.Lock()
+
+    def factory(case) -> ConversationService:
+        with lock:
+            if case.catalog not in services:
+                services[case.catalog] = build(case)
+            return services[case.catalog]
+
+    return factory

@@ -16,10 +16,13 @@ from evals.ab_stats import cost_per_success, mcnemar, paired_delta, success_by_t
 
 # Per-session metrics compared, in report order; those missing from the records are skipped.
 RULE_METRICS = ("success", "turns", "hdcg", "tokens", "latency_s", "llm_calls", "fallbacks", "invalid_shown")
-SIM_METRICS = ("success", "turns", "abandoned", "reflections", "reflections_honoured", "tokens", "latency_s",
-               "invalid_ids_shown", "leak_count")
+SIM_METRICS = ("success", "turns", "abandoned", "reflections", "reflections_honoured", "agent_tokens",
+               "agent_latency_s", "tokens", "latency_s", "agent_fallbacks", "invalid_ids_shown", "leak_count")
+# What a session costs the agent: the rule records count only the agent; the LLM simulator's records also
+# count the simulated user and the judge in `tokens` and `latency_s`, so the agent's share is used.
+COST_KEYS = {"rule": ("tokens", "latency_s"), "llm": ("agent_tokens", "agent_latency_s")}
 LOWER_IS_BETTER = {"turns", "tokens", "latency_s", "llm_calls", "fallbacks", "invalid_shown", "abandoned",
-                   "invalid_ids_shown", "leak_count"}
+                   "agent_tokens", "agent_latency_s", "agent_fallbacks", "invalid_ids_shown", "leak_count"}
 ALPHA = 0.05
 
 
@@ -39,35 +42,41 @@ def _number(value: Any) -> bool:
 
 
 def metric_names(rows: Sequence[dict], simulator: str) -> list[str]:
-    """The compared metrics present in every record (judge ratings too for the LLM simulator)."""
-    if not rows:
-        return []
-    flats = [flat(r) for r in rows]
+    """The compared metrics found in the records (judge ratings too for the LLM simulator)."""
+    found = set().union(*(flat(r) for r in rows)) if rows else set()
     preferred = RULE_METRICS if simulator == "rule" else SIM_METRICS
-    extra = sorted(k for k in flats[0] if k.startswith("judge.")) if simulator != "rule" else []
-    return [m for m in (*preferred, *extra) if all(m in f for f in flats)]
+    extra = sorted(k for k in found if k.startswith("judge.")) if simulator != "rule" else []
+    return [m for m in (*preferred, *extra) if m in found]
 
 
 def compare(a_rows: Sequence[dict], b_rows: Sequence[dict], *, simulator: str, seed: int = 0,
             max_turn: int = 15) -> dict:
-    """Paired deltas with bootstrap CIs, McNemar on success, Wilcoxon on turns, cost per success."""
+    """Paired deltas with bootstrap CIs, McNemar on success, Wilcoxon on turns, cost per success.
+
+    A metric a session lacks (a judge rating the judge failed to give) is compared over the pairs that have it.
+    """
     a_flat, b_flat = [flat(r) for r in a_rows], [flat(r) for r in b_rows]
-    names = [m for m in metric_names(a_rows, simulator) if m in set(metric_names(b_rows, simulator))]
 
-    def col(rows: list[dict[str, float]], name: str) -> list[float]:
-        return [r[name] for r in rows]
+    def cols(name: str) -> tuple[list[float], list[float]]:
+        both = [(x[name], y[name]) for x, y in zip(a_flat, b_flat) if name in x and name in y]
+        return [p[0] for p in both], [p[1] for p in both]
 
-    deltas = {m: paired_delta(col(a_flat, m), col(b_flat, m), seed=seed) for m in names}
+    names = metric_names([*a_rows, *b_rows], simulator)
+    deltas = {m: paired_delta(*cols(m), seed=seed) for m in names}
+    deltas = {m: d for m, d in deltas.items() if d["n"]}
     out: dict[str, Any] = {"pairs": len(a_rows), "deltas": deltas}
-    if "success" in names:
-        out["mcnemar_success"] = mcnemar(col(a_flat, "success"), col(b_flat, "success"))
-    if "turns" in names:
-        out["wilcoxon_turns"] = wilcoxon(col(a_flat, "turns"), col(b_flat, "turns"))
-    if {"success", "tokens", "latency_s"} <= set(names):
-        out["cost"] = {side: cost_per_success(col(rows, "success"), col(rows, "tokens"), col(rows, "latency_s"))
+    if "success" in deltas:
+        out["mcnemar_success"] = mcnemar(*cols("success"))
+    if "turns" in deltas:
+        out["wilcoxon_turns"] = wilcoxon(*cols("turns"))
+    tokens, latency = COST_KEYS["rule" if simulator == "rule" else "llm"]
+    if {"success", tokens, latency} <= set(deltas):
+        out["cost"] = {side: cost_per_success([r.get("success", 0) > 0 for r in rows], [r.get(tokens, 0) for r in rows],
+                                              [r.get(latency, 0) for r in rows])
                        for side, rows in (("A", a_flat), ("B", b_flat))}
-    if {"success", "turns"} <= set(names):
-        out["success_by_turn"] = {side: success_by_turn([r["success"] > 0 for r in rows], col(rows, "turns"), max_turn)
+    if {"success", "turns"} <= set(deltas):
+        out["success_by_turn"] = {side: success_by_turn([r.get("success", 0) > 0 for r in rows],
+                                                        [r.get("turns", max_turn) for r in rows], max_turn)
                                   for side, rows in (("A", a_flat), ("B", b_flat))}
     return out
 
