@@ -19,6 +19,7 @@ from conversation.cli_retrieval import bench_retrieval, eval_retrieval, train_ra
 from conversation.cli_nlu import eval_nlu
 from conversation.cli_rule import eval_rule
 from conversation.cli_serve import serve
+from conversation.cli_sim import eval_sim
 
 app = typer.Typer(
     name="concierge",
@@ -33,6 +34,7 @@ app.add_typer(eval_app, name="eval", help="Measure quality (retrieval, conversat
 eval_app.command("retrieval")(eval_retrieval)
 eval_app.command("rule")(eval_rule)
 eval_app.command("nlu")(eval_nlu)
+eval_app.command("sim")(eval_sim)
 bench_app.command("retrieval")(bench_retrieval)
 app.command("train-ranker")(train_ranker)
 app.command("serve")(serve)

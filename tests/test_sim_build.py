@@ -1,0 +1,40 @@
+from pathlib import Path
+
+from evals.sim_build import LASTFM, MOVIELENS, REPO, SHARED, build_lastfm, build_movielens, build_redial
+from evals.sim_cases import load_cases
+from retrieval.loaders import load_catalog
+
+
+def _check(cases, catalog):
+    for case in cases:
+        need = case.need
+        assert need.target_ids and all(i in catalog.items for i in need.target_ids + need.acceptable_ids)
+        target = catalog.items[need.target_ids[0]]
+        values = {v for vs in target.attributes.values() for v in vs}
+        assert all(a.value in values for a in need.must_have)
+        assert not any(a.value in values for a in need.must_not)
+        assert need.target_titles == [target.title]
+        assert target.title.split(" (")[0].lower() not in need.soft.lower()  # the soft text never gives it away
+
+
+def test_movielens_and_redial_cases_from_real_data():
+    catalog = load_catalog(REPO / MOVIELENS)
+    movielens = build_movielens(REPO / MOVIELENS, n=6, seed=1)
+    assert len(movielens) == 6 and len({c.persona.name for c in movielens}) >= 5
+    _check(movielens, catalog)
+    assert movielens == build_movielens(REPO / MOVIELENS, n=6, seed=1)  # seeded
+    redial = build_redial(SHARED / "redial", REPO / MOVIELENS, n=6, seed=1)
+    assert len(redial) == 6 and all(c.source == "redial" and c.need.soft for c in redial)
+    _check(redial, catalog)
+
+
+def test_lastfm_cases_from_real_data():
+    cases = build_lastfm(REPO / LASTFM, n=4, seed=1)
+    assert len(cases) == 4 and all(c.catalog == LASTFM for c in cases)
+    _check(cases, load_catalog(REPO / LASTFM))
+
+
+def test_shipped_case_files_load():
+    for name in ("movielens", "redial", "lastfm"):
+        cases = load_cases(Path(REPO / "evals" / "cases" / f"{name}.jsonl"))
+        assert len(cases) == 60 and {c.persona.name for c in cases} >= {"impatient", "uncooperative"}
