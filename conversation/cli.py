@@ -14,6 +14,7 @@ from rich.table import Table
 
 from conversation.cli_ab import ab
 from conversation.cli_bench import bench_app
+from conversation.cli_calibrate import eval_calibrate
 from conversation.cli_catalog import catalog_app
 from conversation.cli_retrieval import bench_retrieval, eval_retrieval, train_ranker
 from conversation.cli_nlu import eval_nlu
@@ -35,6 +36,7 @@ eval_app.command("retrieval")(eval_retrieval)
 eval_app.command("rule")(eval_rule)
 eval_app.command("nlu")(eval_nlu)
 eval_app.command("sim")(eval_sim)
+eval_app.command("calibrate")(eval_calibrate)
 bench_app.command("retrieval")(bench_retrieval)
 app.command("train-ranker")(train_ranker)
 app.command("serve")(serve)
