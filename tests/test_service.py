@@ -81,14 +81,6 @@ def test_streaming_sends_lead_then_items():
     assert len(chunks) > 2
 
 
-@pytest.mark.parametrize("text", ["", "   ", "x" * 10_000, "🎬🍿🎉", "Je voudrais un film drôle", "a" * 3 + "\x00"])
-def test_odd_input_gets_a_sensible_reply(text):
-    service = _service(ScriptedChatModel(default="Tell me more."))
-    result = service.respond(service.start(), text)
-    assert result.text
-    assert result.action.kind in {"ask", "recommend"}
-
-
 def test_unknown_session_is_an_error():
     with pytest.raises(UnknownSession):
         _service(ScriptedChatModel()).respond("nope", "hi")
@@ -134,7 +126,8 @@ def test_llm_rerank_failure_keeps_ranker_order_and_flags_degraded():
     assert result.trace.degraded and result.trace.fallbacks == ["rerank: LLMTimeout"]
 
 
-@pytest.mark.parametrize("text", ["", "   ", "x" * 10_000, "😂🎬🍿", "Je voudrais une comédie d'animation", "こんにちは"])
+@pytest.mark.parametrize("text", ["", "   ", "x" * 10_000, "😂🎬🍿", "Je voudrais une comédie d'animation", "こんにちは",
+                                  "aaa\x00"])
 def test_odd_messages_get_a_sensible_reply(text):
     service = _service(ScriptedChatModel(default="Tell me more about what you like."))
     sid = service.start()
