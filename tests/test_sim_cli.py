@@ -63,3 +63,46 @@ def test_unknown_backend_is_refused(setup):
     _tmp, items, cases = setup
     result = _run("--cases", cases, "--backend", "none", "--simulator-backend", "gpt5", "--catalog", items)
     assert result.exit_code == 2 and "unknown backend 'gpt5'" in result.output
+
+
+def _scripted_backends(monkeypatch, *, answer: bool):
+    """Every backend spec becomes a ScriptedChatModel named after it; with answer=False any call fails."""
+    import agent.backends
+    from agent.llm import ScriptedChatModel
+
+    def reply(request):
+        text = request.messages[-1].content
+        if "JSON: {\"relevance\"" in text:
+            return json.dumps({"relevance": 4, "naturalness": 4, "faithfulness": 5})
+        if "Your task now:" in text:
+            return "(in my words) " + text.split("Your task now:")[-1].strip().splitlines()[0]
+        return "Here is what I found for you."
+
+    def build(settings, probe=True):
+        name = f"{settings.llm_backend}:{settings.openai_model}" if settings.llm_backend == "openai" else "local"
+        return ScriptedChatModel(name=name, default=reply if answer else None)
+
+    monkeypatch.setattr(agent.backends, "build_chat_model", build)
+
+
+def test_three_models_then_exact_replay_from_the_cache(setup, monkeypatch):
+    tmp_path, items, cases = setup
+    args = ["--cases", cases, "--sessions", 4, "--seed", 1, "--backend", "local", "--simulator-backend",
+            "openai:sim", "--judge-backend", "openai:judge", "--catalog", items, "--cache", tmp_path / "cache.sqlite3",
+            "--report", tmp_path / "r.md", "--json"]
+    _scripted_backends(monkeypatch, answer=True)
+    first = _run(*args)
+    assert first.exit_code == 0, first.output
+    first = json.loads(first.stdout)
+    assert first["models"] == {"agent": "local", "simulator": "openai:sim", "judge": "openai:judge"}
+    assert first["prompts"]["agent"] == ["reply.v1"] and first["prompts"]["judge"] == "judge.v1"
+    assert first["metrics"]["judged_sessions"] == 4 and first["cache"]["misses"] > 0
+    _scripted_backends(monkeypatch, answer=False)  # replay: a single uncached call would fail the run
+    replay = _run(*args, "--fresh")
+    assert replay.exit_code == 0, replay.output
+    replay = json.loads(replay.stdout)
+    assert replay["cache"]["misses"] == 0
+    assert replay["cache"]["hits"] == first["cache"]["hits"] + first["cache"]["misses"]
+    timing = ("latency_per_session_s", "latency_per_success_s")
+    assert {k: v for k, v in replay["metrics"].items() if k not in timing} == \
+           {k: v for k, v in first["metrics"].items() if k not in timing}

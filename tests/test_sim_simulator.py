@@ -104,3 +104,20 @@ def test_uncooperative_users_sometimes_dodge():
 def test_model_failure_falls_back_to_the_template():
     reply = _sim(shining_case(), ScriptedChatModel([LLMTimeout("slow")])).opening()
     assert reply.text.startswith("Hi, I'm looking for a Horror movie") and reply.fallbacks == ["simulator: LLMTimeout"]
+
+
+def _soft_case():
+    case = amelie_case().model_dump(mode="json")
+    case["need"].update(target_ids=[], target_titles=[], acceptable_ids=[], soft="something set in Paris")
+    return type(amelie_case()).model_validate(case)
+
+
+def test_soft_needs_are_judged_by_the_llm_within_the_code_constraints():
+    model = ScriptedChatModel(['{"pick": 1}', "I'll take it!"])
+    sim = _sim(_soft_case(), model)
+    shown = [ShownItem(item_id="7", title="The Shining (1980)"), ShownItem(item_id="8", title="Amelie (2001)")]
+    reply = sim.react("Picks:", shown)
+    assert reply.accepted_id == "8" and reply.llm_calls == 2
+    assert model.calls[0].json_schema["properties"]["pick"]["enum"] == [0, 1]  # only Amelie passes the code check
+    model = ScriptedChatModel(['{"pick": 0}', "None of these."])
+    assert _sim(_soft_case(), model).react("Picks:", shown).accepted_id is None

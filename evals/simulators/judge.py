@@ -18,6 +18,7 @@ DIMENSIONS = ("relevance", "naturalness", "faithfulness")
 MAX_TURNS_SHOWN = 12
 MAX_TURN_CHARS = 240
 MAX_ITEMS_SHOWN = 10
+MAX_ATTRIBUTES_SHOWN = 8
 
 
 class Ratings(BaseModel):
@@ -69,7 +70,9 @@ class LLMJudge:
     def rate(self, case: SimCase, transcript: Sequence[dict], items: Sequence[dict]) -> Verdict:
         """Ratings for one session; `items` are {title, attributes} of the items shown."""
         turns = [{"role": t["role"], "text": str(t["text"])[:MAX_TURN_CHARS]} for t in transcript][-MAX_TURNS_SHOWN:]
-        messages = self.prompt.render(need=describe_need(case), transcript=turns, items=list(items)[:MAX_ITEMS_SHOWN])
+        shown = [{"title": i["title"], "attributes": list(i["attributes"])[:MAX_ATTRIBUTES_SHOWN]}
+                 for i in list(items)[:MAX_ITEMS_SHOWN]]
+        messages = self.prompt.render(need=describe_need(case), transcript=turns, items=shown)
         verdict = Verdict()
         for _attempt in range(2):
             started = time.perf_counter()

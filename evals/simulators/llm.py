@@ -8,6 +8,7 @@ it is regenerated once, then redacted, and both are counted. Without a model it 
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -66,7 +67,29 @@ class LLMUserSimulator:
         for item in shown:
             if item.item_id in self.case.need.target_ids:
                 self.shown_targets.add(item.item_id)
-        return self._say(self.mind.react(agent_text, shown), agent_text=agent_text)
+        calls = SimReply(text="")
+        choice = self._soft_choice(shown, agent_text, calls) if shown and not self.mind.by_ids else None
+        reply = self._say(self.mind.react(agent_text, shown, soft_choice=choice), agent_text=agent_text)
+        return reply.model_copy(update={"tokens": reply.tokens + calls.tokens, "llm_calls": reply.llm_calls + calls.llm_calls,
+                                        "latency_s": reply.latency_s + calls.latency_s,
+                                        "fallbacks": calls.fallbacks + reply.fallbacks})
+
+    def _soft_choice(self, shown: Sequence[ShownItem], agent_text: str, calls: SimReply) -> str | None:
+        """For a need without ids: the shown item that fits the soft wishes (code filters, the LLM picks)."""
+        fitting = [s for s in shown if self.mind.fits(s.item_id)]
+        if not fitting or self.model is None or not self.case.need.soft:
+            return fitting[0].item_id if fitting else None
+        options = "; ".join(f"{n}. {s.title}" for n, s in enumerate(fitting, 1))
+        task = f"Which option fits your wishes? Options: {options}. Answer with JSON {{\"pick\": number}}, 0 if none."
+        schema = {"type": "object", "properties": {"pick": {"type": "integer", "enum": list(range(len(fitting) + 1))}},
+                  "required": ["pick"]}
+        text = self._phrase(Intent(task=task, template=""), agent_text, calls, json_schema=schema)
+        try:
+            pick = int(json.loads(text)["pick"]) if text else 0
+        except (ValueError, KeyError, TypeError):
+            calls.fallbacks.append("simulator: invalid soft pick")
+            return None
+        return fitting[pick - 1].item_id if 1 <= pick <= len(fitting) else None
 
     def _guarded_titles(self) -> list[str]:
         """Target titles the agent has not shown yet: the user must not say them."""
@@ -90,7 +113,8 @@ class LLMUserSimulator:
         reply.satisfaction = round(self.mind.state.satisfaction, 3)
         return reply
 
-    def _phrase(self, intent: Intent, agent_text: str, reply: SimReply, *, task_suffix: str = "") -> str:
+    def _phrase(self, intent: Intent, agent_text: str, reply: SimReply, *, task_suffix: str = "",
+                json_schema: dict | None = None) -> str:
         """The model's wording of the intent ('' on failure, which the caller replaces by the template)."""
         need, persona, state = self.case.need, self.case.persona, self.mind.state
         messages = self.prompt.render(
@@ -107,7 +131,7 @@ class LLMUserSimulator:
         started = time.perf_counter()
         try:
             out = self.model.chat(messages, max_tokens=MAX_TOKENS[persona.verbosity], temperature=0.0,
-                                  timeout_s=self.timeout_s)
+                                  timeout_s=self.timeout_s, json_schema=json_schema)
         except LLMError as exc:
             reply.fallbacks.append(f"simulator: {type(exc).__name__}")
             reply.latency_s += time.perf_counter() - started
@@ -115,7 +139,7 @@ class LLMUserSimulator:
         reply.llm_calls += 1
         reply.tokens += out.usage.total_tokens
         reply.latency_s += out.latency_s or time.perf_counter() - started
-        text = clean_reply(out.text)
+        text = out.text.strip() if json_schema else clean_reply(out.text)
         if not text:
             reply.fallbacks.append("simulator: empty text")
         return text

@@ -105,11 +105,14 @@ class Mind:
         return Intent(task=f"Greet briefly and say you are looking for a {item} that is {want.value}.{extra}",
                       template=f"Hi, I'm looking for a {want.value} {item}.{extra}")
 
-    def react(self, agent_text: str, shown: Sequence[ShownItem]) -> Intent:
-        """Review the turn, then maybe leave or write a reflective instruction."""
+    def react(self, agent_text: str, shown: Sequence[ShownItem], *, soft_choice: str | None = None) -> Intent:
+        """Review the turn, then maybe leave or write a reflective instruction.
+
+        `soft_choice` is a shown id the LLM judged to fit the soft wishes (needs without ids only).
+        """
         self.state.turns += 1
         self.state.satisfaction -= DECAY
-        intent = self._review(shown) if shown else self._answer(agent_text)
+        intent = self._review(shown, soft_choice) if shown else self._answer(agent_text)
         if intent.accepted_id is None:
             intent = self._maybe_leave(intent)
         if intent.accepted_id is None and not intent.leave:
@@ -123,11 +126,21 @@ class Mind:
             return True
         return item_id in self.need.acceptable_ids and not (self.attrs_of(item_id) & set(self.need.must_not))
 
-    def _review(self, shown: Sequence[ShownItem]) -> Intent:
+    def fits(self, item_id: str) -> bool:
+        """Every must-have attribute and no must-not one (the code half of judging an item)."""
+        have = self.attrs_of(item_id)
+        return set(self.need.must_have) <= have and not (have & set(self.need.must_not))
+
+    @property
+    def by_ids(self) -> bool:
+        """Whether the need names ids (accepted by code) or only attributes and wishes (the LLM helps)."""
+        return bool(self.need.target_ids or self.need.acceptable_ids)
+
+    def _review(self, shown: Sequence[ShownItem], soft_choice: str | None) -> Intent:
         self.state.seen_ids.update(s.item_id for s in shown)
         ranked = sorted(shown, key=lambda s: s.item_id not in self.need.target_ids)
         for item in ranked:
-            if self.acceptable(item.item_id):
+            if self.acceptable(item.item_id) or (item.item_id == soft_choice and self.fits(item.item_id)):
                 n = [s.item_id for s in shown].index(item.item_id) + 1
                 self.state.satisfaction = 1.0
                 return Intent(task=f"You like option {n}. Say you will take number {n} and thank them.",
