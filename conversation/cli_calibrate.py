@@ -11,6 +11,7 @@ readings (sentences on the gaps past 25%), report.
 from __future__ import annotations
 
 import json as jsonlib
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated
@@ -45,7 +46,7 @@ def eval_calibrate(
     human, sim = statistics(people), statistics(simulated)
     rows = gaps(human, sim)
     out = {"command": f"concierge eval calibrate --run {run}", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-           "run": str(run), "redial": str(redial), "models": _models(run), "human": human, "simulator": sim,
+           "run": str(run), "redial": os.path.relpath(redial), "models": _models(run), "human": human, "simulator": sim,
            "gaps": rows, "by_persona": by_group(simulated), "readings": readings(rows)}
     path = write_calibration_report(out, report)
     if json:
@@ -64,4 +65,6 @@ def _models(run: Path) -> str | None:
         models = jsonlib.loads(first).get("models")
     except jsonlib.JSONDecodeError:
         return None
-    return ", ".join(f"{role} {name}" for role, name in models.items()) if isinstance(models, dict) else None
+    if not isinstance(models, dict):
+        return None
+    return ", ".join(f"{role} {name}" for role, name in models.items() if name)

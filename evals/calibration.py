@@ -260,6 +260,11 @@ def write_calibration_report(result: dict, path: Path) -> Path:
         ratio = "–" if r["ratio"] is None else f"{r['ratio']:.2f}x"
         lines.append(f"| {r['statistic']} | {_fmt(r['human'])} | {_fmt(r['simulator'])} | {_fmt(r['gap'])} | "
                      f"{ratio} | {r['note']} |")
+    if "simulator template" in str(result.get("models")):
+        lines += ["", "The simulated users of this run spoke in the simulator's templates (no LLM phrased their "
+                  "turns), so the wording statistics (words per turn, preference and reaction cues) describe the "
+                  "templates; the acceptance and length statistics come from the simulator's code-decided mindset "
+                  "either way. Rerun on an LLM-simulated run for the wording."]
     found = readings(rows)
     lines += ["", "## Gaps past 25%", ""] + ([f"- {line}" for line in found] or ["- none"])
     groups = result.get("by_persona") or {}
