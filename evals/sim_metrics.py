@@ -75,6 +75,12 @@ def per_success(records: Sequence[Record], key: str) -> float | None:
     return sum(r[key] for r in records) / wins if wins else None
 
 
+def role_means(records: Sequence[Record], key: str) -> dict[str, float | None]:
+    """Per-session mean of each role's share (agent, simulator, judge) of tokens or latency."""
+    roles = sorted({role for r in records for role in r.get(key, {})})
+    return {role: _mean([r[key].get(role, 0) for r in records if key in r]) for role in roles}
+
+
 def reflection_honoured(reflection: dict, turns: Sequence[dict], attrs_of: Callable[[str], set[str]],
                         *, window: int = HONOUR_WINDOW) -> bool | None:
     """Did the agent's next `window` turns honour a reflective instruction? None if no turn followed.
@@ -118,6 +124,9 @@ def sim_metrics(records: Sequence[Record], *, max_turn: int = 14) -> dict:
         "redactions": sum(r.get("redactions", 0) for r in records),
         "judge": judge_means(records),
         "judged_sessions": sum(1 for r in records if r.get("judge")),
+        "judge_failures": sum(1 for r in records if r.get("judge_error") and not r.get("judge")),
+        "tokens_by_role": role_means(records, "tokens_by_role"),
+        "latency_by_role_s": role_means(records, "latency_by_role"),
         "tokens_per_session": per_session(records, "tokens"),
         "tokens_per_success": per_success(records, "tokens"),
         "latency_per_session_s": per_session(records, "latency_s"),

@@ -19,6 +19,10 @@ def _fmt(value: object, digits: int = 3) -> str:
     return str(value)
 
 
+def _roles(values: dict[str, float | None], digits: int) -> str:
+    return ", ".join(f"{role} {_fmt(v, digits)}" for role, v in values.items()) or "–"
+
+
 def plot_success_by_turn(records: Sequence[dict], path: Path, *, max_turn: int) -> Path:
     """Cumulative share of sessions that succeeded by each agent turn, per source and overall."""
     import matplotlib
@@ -126,6 +130,9 @@ def _summary(run: dict, m: dict) -> list[str]:
         f"| judge relevance / naturalness / faithfulness (1–5) | {_fmt(judge['relevance'], 2)} / "
         f"{_fmt(judge['naturalness'], 2)} / {_fmt(judge['faithfulness'], 2)} ({m['judged_sessions']} rated) |",
         f"| tokens per session / per success | {_fmt(m['tokens_per_session'], 0)} / {_fmt(m['tokens_per_success'], 0)} |",
+        f"| tokens per session by role | {_roles(m['tokens_by_role'], 0)} |",
+        f"| latency per session by role (s) | {_roles(m['latency_by_role_s'], 2)} |",
+        f"| judge failures (no valid ratings) | {m['judge_failures']} |",
         f"| latency per session / per success (s) | {_fmt(m['latency_per_session_s'], 2)} / "
         f"{_fmt(m['latency_per_success_s'], 2)} |",
         f"| agent fallbacks (LLM failures degraded to templates) | {m['agent_fallbacks']} |",

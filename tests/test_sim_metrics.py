@@ -66,3 +66,11 @@ def test_reflection_honoured_by_code():
     assert reflection_honoured(different, TURNS, _attrs) is False  # b is shown again on turn 3
     assert reflection_honoured({"turn": 3, "kind": "different", "attribute": None}, TURNS, _attrs) is True
     assert reflection_honoured({"turn": 4, "kind": "different", "attribute": None}, TURNS, _attrs) is None
+
+
+def test_role_means():
+    from evals.sim_metrics import role_means
+
+    rows = [{"tokens_by_role": {"agent": 10, "simulator": 4, "judge": 0}},
+            {"tokens_by_role": {"agent": 20, "simulator": 6, "judge": 8}}]
+    assert role_means(rows, "tokens_by_role") == {"agent": 15.0, "judge": 4.0, "simulator": 5.0}
