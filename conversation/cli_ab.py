@@ -64,7 +64,7 @@ def ab(
     mode: Annotated[Mode, typer.Option(help="graph: CPR decides; llm: the LLM planner picks among CPR's actions.")] = Mode.llm,
     cases: Annotated[Path | None, typer.Option(help="LLM simulator: the cases file (JSONL).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the sample, the openings and the simulated users.")] = 0,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes (rule) or concurrent sessions (llm).")] = 1,
+    workers: Annotated[int, typer.Option(min=1, help="LLM simulator: sessions played at once (threads). Rule sessions with an LLM run one at a time.")] = 1,
     split: Annotated[str, typer.Option(help="Rule simulator: which pairs to sample (test or valid).")] = "test",
     data_root: Annotated[Path, typer.Option(help="Folder holding lastfm/ and lastfm_star/.")] = LASTFM_ROOT,
     name: Annotated[str | None, typer.Option(help="Report name (default COMPONENT-A-vs-B-SIMULATOR).")] = None,
@@ -95,7 +95,7 @@ def ab(
     started = datetime.now(timezone.utc)
     if simulator is Simulator.rule:
         runs, facts = _rule_runs(settings, component.value, variants, model, dataset=dataset.value, mode=mode.value,
-                                 split=split, sessions=sessions, seed=seed, workers=workers, data_root=data_root,
+                                 split=split, sessions=sessions, seed=seed, data_root=data_root,
                                  fresh=fresh)
     else:
         runs, facts = _sim_runs(settings, component.value, variants, model, cases=cases, loaded=loaded, mode=mode.value,
@@ -142,7 +142,7 @@ def _tag(*parts: object) -> str:
 
 
 def _rule_runs(settings, component: str, variants, model, *, dataset: str, mode: str, split: str, sessions: int,
-               seed: int, workers: int, data_root: Path, fresh: bool):
+               seed: int, data_root: Path, fresh: bool):
     from evals.ab import base_rule_config, run_rule_ab, runs_file
     from evals.rule_eval import load_bench, session_pairs, tuned_setup
     from retrieval.catalog import CatalogError
@@ -163,8 +163,8 @@ def _rule_runs(settings, component: str, variants, model, *, dataset: str, mode:
     with _bar() as bar:
         tasks = {v.label: bar.add_task(f"{v.label} = {v.prompt_id}", total=len(pairs)) for v in variants}
         runs = run_rule_ab(bench, pairs, component=component, variants=variants, base=base, model=model, seed=seed,
-                           folder=folder, tag=tag, workers=workers,
-                           on_progress=lambda label, n: bar.advance(tasks[label], n))
+                           folder=folder, tag=tag,
+                           on_progress=lambda label, n: bar.update(tasks[label], completed=n))
     setting = (f"{len(pairs)} {split} pairs of {dataset} (seeded sample), `{mode}` mode, rule setup as tuned on "
                f"valid, rule simulator of EAR/SCPR/UNICORN (at most 14 agent actions, lists of 10)")
     return runs, {"dataset": dataset, "split": split, "setting": setting}
@@ -203,7 +203,7 @@ def _sim_runs(settings, component: str, variants, model, *, cases: Path, loaded:
                               catalog_for=_catalogs(), simulator_factory=simulator_factory(model),
                               judge=LLMJudge(model) if judge else None, sessions=sessions, seed=seed,
                               concurrency=workers, folder=folder, tag=tag,
-                              on_progress=lambda label, n: bar.advance(tasks[label], n))
+                              on_progress=lambda label, n: bar.update(tasks[label], completed=n))
     except (CatalogError, FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
     setting = (f"{sessions} sessions of the LLM simulated users in `{cases}` ({len(loaded)} cases), `{mode}` mode, "

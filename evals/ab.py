@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import re
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -150,18 +147,13 @@ def rule_row(result: SessionResult, meter: MeteredService, *, seed: int, prompt_
     return row
 
 
-_WORKER: dict[str, Any] = {}
-
-
-def _play(pairs: Sequence[tuple[str, str]]) -> list[dict]:
-    bench, meter, seed, prompt_id = (_WORKER[k] for k in ("bench", "meter", "seed", "prompt_id"))
-    rows = []
-    for user, target in pairs:
-        meter.reset()
-        attrs = bench.graph.attributes_of(bench.graph.row_of[target])
-        result = run_session(meter, user=user, target=target, target_attrs=attrs, seed=seed)
-        rows.append(rule_row(result, meter, seed=seed, prompt_id=prompt_id))
-    return rows
+def play_rule_session(meter: MeteredService, bench: Bench, user: str, target: str, *, seed: int,
+                      prompt_id: str) -> dict:
+    """One rule-simulator session with its token count."""
+    meter.reset()
+    attrs = bench.graph.attributes_of(bench.graph.row_of[target])
+    result = run_session(meter, user=user, target=target, target_attrs=attrs, seed=seed)
+    return rule_row(result, meter, seed=seed, prompt_id=prompt_id)
 
 
 def rule_service(bench: Bench, config: ServiceConfig, *, model) -> ConversationService:
@@ -200,42 +192,6 @@ def open_for_append(path: Path):
     return path.open("a", encoding="utf-8")
 
 
-def run_rule_variant(bench: Bench, pairs: Sequence[tuple[str, str]], *, config: ServiceConfig, model,
-                     prompt_id: str, seed: int, results_file: Path | None, workers: int = 1,
-                     on_progress: Callable[[int], None] | None = None) -> list[dict]:
-    """Run (or resume) one variant's rule-simulator sessions; returns its records in `pairs` order."""
-    done = read_rows(results_file)
-    todo = [p for p in pairs if f"{p[0]}:{p[1]}" not in done]
-    if on_progress:
-        on_progress(len(pairs) - len(todo))
-    _WORKER.update(bench=bench, meter=MeteredService(rule_service(bench, config, model=model)), seed=seed,
-                   prompt_id=prompt_id)
-    sink = open_for_append(results_file) if results_file is not None else None
-
-    def keep(rows: list[dict]) -> None:
-        for row in rows:
-            done[row["key"]] = row
-            if sink is not None:
-                sink.write(json.dumps(row) + "\n")
-                sink.flush()
-        if on_progress:
-            on_progress(len(rows))
-
-    try:
-        if workers <= 1 or len(todo) <= 1:
-            for pair in todo:
-                keep(_play([pair]))
-        else:  # forked after the bench and model are loaded, so the workers share them; one session per task
-            with ProcessPoolExecutor(max_workers=min(workers, os.cpu_count() or 1),
-                                     mp_context=get_context("fork")) as pool:
-                for future in as_completed([pool.submit(_play, [pair]) for pair in todo]):
-                    keep(future.result())
-    finally:
-        if sink is not None:
-            sink.close()
-    return [done[f"{u}:{t}"] for u, t in pairs]
-
-
 def pair_rows(a_rows: Sequence[dict], b_rows: Sequence[dict]) -> tuple[list[dict], list[dict]]:
     """The sessions both variants finished, in A's order, matched by key."""
     b_by_key = {str(r["key"]): r for r in b_rows}
@@ -252,20 +208,39 @@ class VariantRun:
 
 
 def run_rule_ab(bench: Bench, pairs: Sequence[tuple[str, str]], *, component: str, variants: Sequence[Variant],
-                base: ServiceConfig, model, seed: int, folder: Path, tag: str, workers: int = 1,
+                base: ServiceConfig, model, seed: int, folder: Path, tag: str,
                 on_progress: Callable[[str, int], None] | None = None) -> list[VariantRun]:
-    """Both variants over the same rule-simulator pairs and seed, each resuming from its own JSONL."""
-    runs = []
-    for variant in variants:
-        path = runs_file(folder, name=tag, variant=variant)
-        keys = {f"{u}:{t}" for u, t in pairs}
-        resumed = len(keys & set(read_rows(path)))
-        progress = None if on_progress is None else (lambda n, label=variant.label: on_progress(label, n))
-        rows = run_rule_variant(bench, pairs, config=variant_config(base, component, variant.prompt_id), model=model,
-                                prompt_id=variant.prompt_id, seed=seed, results_file=path, workers=workers,
-                                on_progress=progress)
-        runs.append(VariantRun(variant, rows, resumed, path))
-    return runs
+    """Both variants over the same rule-simulator pairs and seed, each resuming from its own JSONL.
+
+    Pairs are played in order, A then B for each, so an interrupted A/B leaves paired sessions behind.
+    Sessions run one at a time, each saved as it ends (the in-process model serialises its calls anyway).
+    `on_progress(label, finished)` is told each variant's count of finished sessions.
+    """
+    keys = [f"{u}:{t}" for u, t in pairs]
+    paths = [runs_file(folder, name=tag, variant=v) for v in variants]
+    done = [read_rows(path) for path in paths]
+    resumed = [len(set(keys) & set(d)) for d in done]
+    meters = [MeteredService(rule_service(bench, variant_config(base, component, v.prompt_id), model=model))
+              for v in variants]
+    sinks = [open_for_append(path) for path in paths]
+    try:
+        for variant, count in zip(variants, resumed):
+            if on_progress:
+                on_progress(variant.label, count)
+        for (user, target), key in zip(pairs, keys):
+            for variant, meter, rows, sink in zip(variants, meters, done, sinks):
+                if key in rows:
+                    continue
+                rows[key] = play_rule_session(meter, bench, user, target, seed=seed, prompt_id=variant.prompt_id)
+                sink.write(json.dumps(rows[key]) + "\n")
+                sink.flush()
+                if on_progress:
+                    on_progress(variant.label, sum(k in rows for k in keys))
+    finally:
+        for sink in sinks:
+            sink.close()
+    return [VariantRun(v, [rows[k] for k in keys], count, path)
+            for v, rows, count, path in zip(variants, done, resumed, paths)]
 
 
 def summarise(runs: Sequence[VariantRun], *, simulator: str, seed: int) -> dict:
@@ -297,25 +272,34 @@ def run_sim_ab(cases: Sequence, *, component: str, variants: Sequence[Variant], 
                on_progress: Callable[[str, int], None] | None = None) -> list[VariantRun]:
     """Both variants against the same LLM simulated users: the same (case, seed) plan, one JSONL each.
 
-    `catalog_for(case)` gives the case's catalog; each variant gets one service per catalog, shared by the
-    runner's threads. Records are run_sim's (transcripts included), plus `key`, `agent_tokens` and
-    `agent_latency_s`.
+    The plan is played in steps of `concurrency` sessions, A then B, so an interrupted A/B leaves paired
+    sessions behind (run_sim resumes each step from the variant's file). `catalog_for(case)` gives the
+    case's catalog; each variant gets one service per catalog, shared by the runner's threads. Records are
+    run_sim's (transcripts included), plus `key`, `agent_tokens` and `agent_latency_s`.
     """
     from evals.sim_runner import read_records, run_sim, session_plan
 
     planned = {(case.id, s) for case, s in session_plan(cases, sessions, seed)}
-    runs = []
-    for variant in variants:
-        config = variant_config(base, component, variant.prompt_id)
-        factory = _shared_services(lambda case, config=config: ConversationService(catalog_for(case), model=model,
-                                                                                    config=config))
-        path = runs_file(folder, name=tag, variant=variant)
-        resumed = len(planned & set(read_records(path)))
-        progress = None if on_progress is None else (lambda n, label=variant.label: on_progress(label, n))
-        records = run_sim(cases, service_factory=factory, simulator_factory=simulator_factory, sessions=sessions,
-                          concurrency=concurrency, seed=seed, out_jsonl=path, judge=judge, progress=progress)
-        runs.append(VariantRun(variant, sim_rows(records), resumed, path))
-    return runs
+    paths = [runs_file(folder, name=tag, variant=v) for v in variants]
+    resumed = [len(planned & set(read_records(path))) for path in paths]
+    factories = [_shared_services(lambda case, config=variant_config(base, component, v.prompt_id):
+                                  ConversationService(catalog_for(case), model=model, config=config))
+                 for v in variants]
+    step = max(1, concurrency)
+    records: list[list[dict]] = [[] for _v in variants]
+    for upto in [*range(step, sessions, step), sessions]:
+        for n, (variant, path, factory) in enumerate(zip(variants, paths, factories)):
+            finished = [0]  # run_sim reports the sessions already in the file first, then one per session
+
+            def progress(k: int, label: str = variant.label, finished: list = finished) -> None:
+                finished[0] += k
+                if on_progress:
+                    on_progress(label, finished[0])
+
+            records[n] = run_sim(cases, service_factory=factory, simulator_factory=simulator_factory, sessions=upto,
+                                 concurrency=concurrency, seed=seed, out_jsonl=path, judge=judge, progress=progress)
+    return [VariantRun(v, sim_rows(rows), count, path)
+            for v, rows, count, path in zip(variants, records, resumed, paths)]
 
 
 def _shared_services(build: Callable) -> Callable:

@@ -76,6 +76,13 @@ def test_a_rerun_resumes_each_variant_from_its_own_file(tmp_path):
     again = run_sim_ab(_cases(), model=model, sessions=3, **kwargs)
     assert [r.resumed for r in again] == [3, 3] and model.calls == []
     assert [r.rows for r in again] == [r.rows for r in first]
+    seen: list[tuple[str, int]] = []
+    more = run_sim_ab(_cases(), model=ScriptedChatModel(default=rerank_fake), sessions=5,
+                      on_progress=lambda label, n: seen.append((label, n)), **kwargs)
+    assert [len(r.rows) for r in more] == [5, 5] and [r.resumed for r in more] == [3, 3]
+    # played in steps, A then B: both variants reach each count before either goes further
+    assert [n for label, n in seen if label == "A"][-1] == 5 and seen[-1] == ("B", 5)
+    assert seen.index(("B", 4)) < seen.index(("A", 5))
 
 
 def test_the_nlu_component_names_what_it_can_vary_until_the_service_reads_text_with_a_prompt():
