@@ -192,7 +192,9 @@ def _sim_runs(settings, component: str, variants, model, *, cases: Path, loaded:
     base = dataclasses.replace(service_config(settings), mode=mode)
     folder = Path(settings.data_dir) / "runs"
     folder.mkdir(parents=True, exist_ok=True)
-    tag = _tag("sim", Path(cases).stem, mode, model.name, f"s{seed}", component, "judge" if judge else "nojudge", base)
+    cases_digest = hashlib.sha256(Path(cases).read_bytes()).hexdigest()  # an edited cases file starts afresh
+    tag = _tag("sim", Path(cases).stem, mode, model.name, f"s{seed}", component, "judge" if judge else "nojudge",
+               (base, cases_digest))
     if fresh:
         for v in variants:
             runs_file(folder, name=tag, variant=v).unlink(missing_ok=True)

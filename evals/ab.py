@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 import threading
 from collections.abc import Callable, Sequence
@@ -234,6 +235,7 @@ def run_rule_ab(bench: Bench, pairs: Sequence[tuple[str, str]], *, component: st
                 rows[key] = play_rule_session(meter, bench, user, target, seed=seed, prompt_id=variant.prompt_id)
                 sink.write(json.dumps(rows[key]) + "\n")
                 sink.flush()
+                os.fsync(sink.fileno())  # a finished session survives a crash of the machine too
                 if on_progress:
                     on_progress(variant.label, sum(k in rows for k in keys))
     finally:
