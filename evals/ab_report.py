@@ -242,7 +242,8 @@ def write_ab_report(result: dict, path: Path) -> tuple[Path, Path]:
     """Write <path>.md and <path>.html (plots as PNGs next to them); returns both paths."""
     path = Path(path).with_suffix(".md")
     folder = path.parent
-    result = {**result, "plots": plots(result["summary"], tuple(result["labels"]), folder, path.stem)}
+    names = tuple(f"{label} ({result['variants'][label]['prompt']})" for label in result["labels"])
+    result = {**result, "plots": plots(result["summary"], names, folder, path.stem)}
     items = blocks(result)
     path.write_text(to_markdown(items, folder), encoding="utf-8")
     html_path = path.with_suffix(".html")
