@@ -57,6 +57,7 @@ def phrase(
         action=action.kind,
         attribute=f"{action.attribute.type} = {action.attribute.value}" if action.attribute else "",
         items=[f"{r.title} ({r.reason})" for r in action.items],
+        titles=[r.title for r in action.items],
         accepted=[a.value for a in state.accepted],
         rejected=[a.value for a in state.rejected],
         user_text=user_text[:500],

@@ -116,3 +116,42 @@ def serve(
     if not (passed["load_errors"] and passed["isolation"]):
         err.print("[bold red]failed:[/] requests failed or a session saw another's data (see the report)")
         raise typer.Exit(1)
+
+
+@bench_app.command("chat")
+def chat(
+    conversations: Annotated[int, typer.Option("--conversations", min=1, help="Scripted conversations.")] = 10,
+    turns: Annotated[int, typer.Option("--turns", min=1, help="Turns in each conversation.")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+    report: Annotated[Path, typer.Option("--report", help="Where the Markdown report goes (a PNG goes beside it).")] = Path(
+        "reports/chat-latency.md"
+    ),
+) -> None:
+    """Chat turn latency with the configured model and settings: p50/p95 over scripted turns, LLM calls per turn."""
+    from agent.llm import LLMError
+    from conversation.app import build_service
+    from conversation.settings import Settings
+    from evals.bench_chat import run_chat_bench
+    from evals.bench_chat_report import verdicts, write_chat_report
+    from retrieval.catalog import CatalogError
+    from retrieval.vector import progress_bar
+
+    settings = Settings()
+    try:
+        service = build_service(settings)
+        with progress_bar(True, "scripted chat turns", conversations * turns) as advance:
+            result = run_chat_bench(service, conversations=conversations, turns=turns, advance=advance)
+    except (LLMError, CatalogError) as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    command = f"concierge bench chat --conversations {conversations} --turns {turns}"
+    written = write_chat_report(result, report, command=command)
+    if as_json:
+        print(json.dumps({**result, "verdicts": verdicts(result), "report": str(written)}))
+        return
+    table = Table("", "p50", "p95", "max", title=f"{result['turns']} turns, {result['llm_calls_per_turn']:.2f} LLM calls a turn, "
+                  f"{result['degraded_turns']} degraded")
+    for name, key in (("turn latency", "latency_s"), ("first chunk", "first_chunk_s")):
+        table.add_row(name, *(f"{result[key][p]:.2f} s" for p in ("p50", "p95", "max")))
+    Console().print(table)
+    err.print(f"report written to {written}")

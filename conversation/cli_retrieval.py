@@ -29,7 +29,7 @@ def eval_retrieval(
     seed: Annotated[int, typer.Option(help="Seed of the validation/test user split.")] = 0,
     report: Annotated[Path, typer.Option(help="Where the Markdown report goes.")] = Path("reports/retrieval.md"),
 ) -> None:
-    """Retrieval quality: MovieLens cold start (keyword, vector, hybrid, popularity) and the LastFM ranker."""
+    """Retrieval quality: MovieLens cold start (stated wants, and from history) and the LastFM ranker."""
     from conversation.settings import Settings
     from evals.retrieval_eval import run_retrieval_eval
     from evals.retrieval_report import write_retrieval_report
@@ -48,8 +48,9 @@ def eval_retrieval(
         print(jsonlib.dumps({**result, "report": str(written)}))
         return
     table = Table("dataset", "method", "Recall", "NDCG@10", title="retrieval quality (test users)")
-    for method, row in result["movielens"].items():
-        table.add_row("MovieLens cold start", method, f"{row['recall@20']:.4f} (@20)", f"{row['ndcg@10']:.4f}")
+    for key, label in (("movielens", "MovieLens stated wants"), ("movielens_history", "MovieLens from history")):
+        for method, row in result[key].items():
+            table.add_row(label, method, f"{row['recall@20']:.4f} (@20)", f"{row['ndcg@10']:.4f}")
     for method, row in result["lastfm"].items():
         table.add_row("LastFM test", method, f"{row['recall@10']:.4f} (@10)", f"{row['ndcg@10']:.4f}")
     Console().print(table)

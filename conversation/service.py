@@ -24,9 +24,9 @@ MAX_STORED_CANDIDATES = 500
 @dataclass(frozen=True)
 class ServiceConfig:
     policy: PolicyConfig = PolicyConfig()
-    reply_prompt: str = "reply.v1"
+    reply_prompt: str = "reply.v2"
     llm_timeout_s: float = 30.0
-    llm_max_tokens: int = 80
+    llm_max_tokens: int = 40  # one short sentence; decode is ~10 tokens/s on 2 cores
     rerank_prompt: str | None = None  # e.g. "rerank.v1": the LLM re-ranks and explains recommendations
     mode: str = "graph"  # "graph": CPR decides alone; "llm": the LLM planner chooses among CPR's legal actions
     planner_prompt: str = "planner.v1"

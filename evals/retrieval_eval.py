@@ -1,9 +1,11 @@
 """`concierge eval retrieval`: cold-start retrieval quality on MovieLens and ranker quality on LastFM.
 
-MovieLens (KALM4Rec-style cold start): each evaluated user gives a few keywords (their own tags and
-their most characteristic genres from the first half of their liked movies); the targets are the movies
-they liked later. Keyword, vector, hybrid and popularity retrieval are scored on Recall@20 / NDCG@10.
-Fusion weights are tuned on a validation half of the users and reported on the other half.
+MovieLens cold start, two protocols on the same users, time cut, targets (movies liked after the cut)
+and cleaned catalog. "stated" (KALM4Rec-style, the primary one): the keywords describe the target set as
+a whole, as a cold-start user saying what they want now (their own tags on targets, tags shared by at
+least 2 targets, the targets' most over-represented genres). "history" (harder): the keywords come from
+the first half of the user's liked movies. Keyword, vector, hybrid and popularity retrieval are scored on
+Recall@20 / NDCG@10; each protocol tunes its fusion weights on its own validation half of the users.
 
 LastFM (UNICORN split): the ranker is trained on `review_dict_train`, its l2 is tuned on `valid`, and it is
 scored on `test` (Recall@10 / NDCG@10) against train popularity. The protocol text is in the report.
@@ -40,6 +42,7 @@ PRIOR_GRID = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9)
 WEIGHT_GRID = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 4.0)
 RRF_GRID = (10.0, 30.0, 60.0)
 L2_GRID = (50.0, 100.0, 200.0, 500.0, 1000.0)
+PROTOCOLS = ("stated", "history")
 
 
 @dataclass
@@ -61,9 +64,11 @@ def _read_tags(folder: Path) -> list[tuple[str, str, str, int]]:
 
 
 def movielens_cases(catalog: Catalog, folder: Path, *, seed: int = 0, max_tags: int = 3, max_genres: int = 2,
-                    min_positives: int = 10) -> tuple[Catalog, list[ColdStartCase], list[str], dict[str, float]]:
-    """The cold-start protocol: cases, the catalog without the tags users put on their own targets, and
-    a popularity ranking from the ratings of users who are not evaluated."""
+                    min_positives: int = 10, protocol: str = "stated",
+                    ) -> tuple[Catalog, list[ColdStartCase], list[str], dict[str, float]]:
+    """Cases of one protocol, the catalog without users' tags on their own targets, and outsider popularity."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}: use 'stated' or 'history'")
     tags = _read_tags(folder)
     rated: dict[str, list[tuple[int, str, float]]] = defaultdict(list)
     for r in catalog.interactions:
@@ -84,10 +89,11 @@ def movielens_cases(catalog: Catalog, folder: Path, *, seed: int = 0, max_tags: 
         targets = {m for ts, m, rating in positives if ts > cut}
         if not targets:
             continue
-        chosen = _own_tags(own.get(user, []), cut, targets, set(genre_share), max_tags)
+        described, usable = _described(protocol, own.get(user, []), cut, profile, targets)
+        chosen = _own_tags(usable, set(genre_share), max_tags)
         n_own = len(chosen)
-        chosen += _profile_tags(catalog, profile, tag_df, set(chosen), max_tags - n_own)
-        keywords = chosen + _top_genres(catalog, profile, genre_share, max_genres)
+        chosen += _profile_tags(catalog, described, tag_df, set(chosen), max_tags - n_own)
+        keywords = chosen + _top_genres(catalog, described, genre_share, max_genres)
         seen = {m for ts, m, _rating in rows if ts <= cut}
         cases.append(ColdStartCase(user, "", keywords, n_own, seen, targets))
     random.Random(seed).shuffle(cases)
@@ -95,6 +101,8 @@ def movielens_cases(catalog: Catalog, folder: Path, *, seed: int = 0, max_tags: 
         case.split = "valid" if n < len(cases) // 2 else "test"
     cases.sort(key=lambda c: (c.split, int(c.user)))
     evaluated = {c.user for c in cases}
+    # Every tag application of an evaluated user on one of their targets goes, whatever the protocol: in
+    # "stated" these are keywords, and a keyword must not find a target through the user's own application.
     leaked = {(c.user, m) for c in cases for m in c.targets}
     clean = _without_tags(catalog, tags, leaked)
     counts = Counter(r.item for r in catalog.interactions if r.user not in evaluated)
@@ -102,9 +110,17 @@ def movielens_cases(catalog: Catalog, folder: Path, *, seed: int = 0, max_tags: 
     return clean, cases, popularity, {i: float(counts.get(i, 0)) for i in catalog.items}
 
 
-def _own_tags(applied: list[tuple[str, str, int]], cut: int, targets: set[str], genres: set[str], n: int) -> list[str]:
-    """Tags the user wrote before the cut on movies that are not targets, most used first."""
-    usable = [(tag, ts) for movie, tag, ts in applied if ts <= cut and movie not in targets]
+def _described(protocol: str, applied: list[tuple[str, str, int]], cut: int, profile: list[str], targets: set[str],
+               ) -> tuple[list[str], list[tuple[str, int]]]:
+    """The one protocol difference: which movies the keywords describe, and which own tags may be used."""
+    if protocol == "stated":
+        # A cold-start user saying what they want now: their tags on the wanted movies, at any time.
+        return sorted(targets), [(tag, ts) for movie, tag, ts in applied if movie in targets]
+    return profile, [(tag, ts) for movie, tag, ts in applied if ts <= cut and movie not in targets]
+
+
+def _own_tags(usable: list[tuple[str, int]], genres: set[str], n: int) -> list[str]:
+    """The user's own (tag, timestamp) applications as keywords: most used first, then earliest, no genre names."""
     count = Counter(tag for tag, _ts in usable)
     first = {}
     for tag, ts in sorted(usable, key=lambda p: p[1]):
@@ -114,19 +130,19 @@ def _own_tags(applied: list[tuple[str, str, int]], cut: int, targets: set[str], 
     return ranked[:n]
 
 
-def _profile_tags(catalog: Catalog, profile: Sequence[str], df: Counter, taken: set[str], n: int) -> list[str]:
-    """Fill-in keywords: the most specific catalog tags of the user's early liked movies (TF-IDF)."""
+def _profile_tags(catalog: Catalog, movies: Sequence[str], df: Counter, taken: set[str], n: int) -> list[str]:
+    """Fill-in keywords: the catalog tags most specific to `movies` (TF-IDF), carried by at least 2 of them."""
     if n <= 0:
         return []
-    tf = Counter(t for m in profile for t in catalog.items[m].attributes.get("tag", []))
+    tf = Counter(t for m in movies for t in catalog.items[m].attributes.get("tag", []))
     score = {t: c * math.log(len(catalog) / df[t]) for t, c in tf.items() if t not in taken and c >= 2}
     return sorted(score, key=lambda t: (-score[t], t))[:n]
 
 
-def _top_genres(catalog: Catalog, profile: Sequence[str], share: dict[str, float], n: int) -> list[str]:
-    """Genres most over-represented among the user's early liked movies (lift over the catalog)."""
-    count = Counter(g for m in profile for g in catalog.items[m].attributes.get("genre", []))
-    lift = {g: (c / len(profile)) / share[g] for g, c in count.items() if c >= 2}
+def _top_genres(catalog: Catalog, movies: Sequence[str], share: dict[str, float], n: int) -> list[str]:
+    """Genres most over-represented among `movies` (lift over the catalog), on at least 2 of them."""
+    count = Counter(g for m in movies for g in catalog.items[m].attributes.get("genre", []))
+    lift = {g: (c / len(movies)) / share[g] for g, c in count.items() if c >= 2}
     return sorted(lift, key=lambda g: (-lift[g], -count[g], g))[:n]
 
 
@@ -149,7 +165,11 @@ def _without_tags(catalog: Catalog, tags: list[tuple[str, str, str, int]], leake
         text += f", tagged {', '.join(new[:10])}." if new else "."
         keywords = [k for k in item.keywords if k in {g.lower() for g in genres} or k in new]
         items.append(Item(id=item.id, title=item.title, text=text, attributes=attributes, keywords=keywords))
-    return Catalog(name=f"{catalog.name}-coldstart", items=items, interactions=(), source=catalog.source)
+    return Catalog(name=_cold_name(catalog), items=items, interactions=(), source=catalog.source)
+
+
+def _cold_name(catalog: Catalog) -> str:
+    return f"{catalog.name}-coldstart"
 
 
 def _scores(ranked: dict[str, list[list[str]]], cases: Sequence[ColdStartCase]) -> dict[str, dict[str, Any]]:
@@ -162,25 +182,35 @@ def _scores(ranked: dict[str, list[list[str]]], cases: Sequence[ColdStartCase]) 
     return out
 
 
+Pools = dict[str, list[tuple[list[str], list[float]]]]
+
+
+def cold_start_store(data_dir: Path, catalog: Catalog, embedder: Embedder) -> Path:
+    """The vector store folder of the cleaned catalog: one for both protocols, whose cleaning is identical."""
+    return Path(data_dir) / "indexes" / _cold_name(catalog) / f"vectors-{embedder.name}"
+
+
 def evaluate_movielens(catalog: Catalog, folder: Path, embedder: Embedder, *, data_dir: Path, seed: int = 0,
-                       progress: bool = True) -> dict[str, Any]:
-    """Run the cold-start protocol; every weight is picked on the validation users only."""
-    clean, cases, popularity, counts = movielens_cases(catalog, folder, seed=seed)
+                       protocol: str = "stated", progress: bool = True, store: VectorStore | None = None,
+                       ) -> dict[str, Any]:
+    """Run one cold-start protocol, every weight picked on its validation users; `store` reuses an open one."""
+    if store is None:
+        with VectorStore(cold_start_store(data_dir, catalog, embedder), embedder) as opened:
+            return evaluate_movielens(catalog, folder, embedder, data_dir=data_dir, seed=seed, protocol=protocol,
+                                      progress=progress, store=opened)
+    clean, cases, popularity, counts = movielens_cases(catalog, folder, seed=seed, protocol=protocol)
     started = time.perf_counter()
-    keywords = KeywordIndex.build(clean)
-    with VectorStore(data_dir / "indexes" / clean.name / f"vectors-{embedder.name}", embedder) as store:
-        build = store.ensure(clean, progress=progress)
-        searcher = HybridSearcher(clean, keywords, store, popularity=counts)
-        pools = _pools(searcher, cases, progress)
-        valid = [n for n, c in enumerate(cases) if c.split == "valid"]
-        test = [n for n, c in enumerate(cases) if c.split == "test"]
-        best = _tune(searcher, pools, cases, valid)
-        live = {mode: [[h.id for h in searcher.search(cases[n].keywords, k=20, mode=mode, fusion=best,
-                                                       exclude_ids=cases[n].exclude)] for n in test]
-                for mode in ("keyword", "vector", "hybrid")}
-    result: dict[str, Any] = {"users": {"valid": len(valid), "test": len(test)}, "seed": seed,
-                              "fusion": asdict(best), "vector_build": {"embedded": build.embedded,
-                                                                     "seconds": round(build.seconds, 1)}}
+    # Same cleaned catalog for both protocols, so the second protocol's ensure embeds nothing.
+    build = store.ensure(clean, progress=progress)
+    searcher = HybridSearcher(clean, KeywordIndex.build(clean), store, popularity=counts)
+    pools = _pools(searcher, cases, progress, f"MovieLens {protocol}-protocol users")
+    valid = [n for n, c in enumerate(cases) if c.split == "valid"]
+    test = [n for n, c in enumerate(cases) if c.split == "test"]
+    best = _tune(searcher, pools, cases, valid)
+    result: dict[str, Any] = {
+        "protocol": protocol, "users": {"valid": len(valid), "test": len(test)}, "seed": seed, "fusion": asdict(best),
+        "vector_build": {"embedded": build.embedded, "seconds": round(build.seconds, 1), "skipped": build.skipped,
+                         "fingerprint": build.fingerprint}}
     pure = replace(best, keyword_prior=0.0, vector_prior=0.0)
     for split, rows in (("valid", valid), ("test", test)):
         ranked = {mode: [_ranked(searcher, pools, n, best, mode) for n in rows] for mode in ("keyword", "vector", "hybrid")}
@@ -188,8 +218,7 @@ def evaluate_movielens(catalog: Catalog, folder: Path, embedder: Embedder, *, da
                    for mode in ("keyword", "vector", "hybrid")}
         ranked["popularity"] = [[i for i in popularity if i not in cases[n].exclude][:20] for n in rows]
         result[split] = _scores(ranked, [cases[n] for n in rows])
-    result["live_agreement"] = {mode: statistics.fmean(float(a == b[:20]) for a, b in zip(
-        live[mode], [_ranked(searcher, pools, n, best, mode) for n in test], strict=True)) for mode in live}
+    result["live_agreement"] = _live_agreement(searcher, pools, cases, test, best)
     taggers = [i for i, n in enumerate(test) if cases[n].own_tags > 0]
     result["test_own_taggers"] = {m: {"users": len(taggers), "recall@20": _mean_at(result["test"][m], taggers)}
                                   for m in result["test"]}
@@ -201,14 +230,24 @@ def evaluate_movielens(catalog: Catalog, folder: Path, embedder: Embedder, *, da
     return result
 
 
-Pools = dict[str, list[tuple[list[str], list[float]]]]
+def _live_agreement(searcher: HybridSearcher, pools: Pools, cases: Sequence[ColdStartCase], rows: list[int],
+                    fusion: FusionConfig) -> dict[str, float]:
+    """Share of users for whom `searcher.search` returns exactly the cached-pool ranking used for tuning."""
+    out = {}
+    for mode in ("keyword", "vector", "hybrid"):
+        same = []
+        for n in rows:
+            hits = searcher.search(cases[n].keywords, k=20, mode=mode, fusion=fusion, exclude_ids=cases[n].exclude)
+            same.append([h.id for h in hits] == _ranked(searcher, pools, n, fusion, mode))
+        out[mode] = statistics.fmean(float(s) for s in same) if same else 0.0
+    return out
 
 
-def _pools(searcher: HybridSearcher, cases: Sequence[ColdStartCase], progress: bool) -> Pools:
+def _pools(searcher: HybridSearcher, cases: Sequence[ColdStartCase], progress: bool, label: str) -> Pools:
     """Per user, each retriever's candidate pool with its raw scores (BM25, cosine), before any prior."""
     raw = FusionConfig(keyword_prior=0.0, vector_prior=0.0)
     pools: Pools = {"keyword": [], "vector": []}
-    with progress_bar(progress, "MovieLens cold-start users", len(cases)) as advance:
+    with progress_bar(progress, label, len(cases)) as advance:
         for case in cases:
             for mode in ("keyword", "vector"):
                 hits = searcher.search(case.keywords, k=raw.pool, mode=mode, exclude_ids=case.exclude, fusion=raw)
@@ -300,25 +339,33 @@ def bootstrap_ci(values: Sequence[float], *, seed: int = 0, rounds: int = 1000) 
 
 def run_retrieval_eval(*, movielens: Path, lastfm: Path, embedder: Embedder, data_dir: Path, seed: int = 0,
                        progress: bool = True, lastfm_catalog: Catalog | None = None) -> dict[str, Any]:
-    """Both evaluations; returns the JSON document (metrics under movielens.* and lastfm.*).
+    """Both evaluations; the JSON document (movielens.* "stated", movielens_history.*, lastfm.*).
     `lastfm_catalog` replaces loading `lastfm` (any catalog with train/valid/test splits)."""
-    ml = evaluate_movielens(load_catalog(movielens), Path(movielens), embedder, data_dir=data_dir, seed=seed,
-                            progress=progress)
+    catalog = load_catalog(movielens)
+    with VectorStore(cold_start_store(data_dir, catalog, embedder), embedder) as store:
+        ml = {p: evaluate_movielens(catalog, Path(movielens), embedder, data_dir=data_dir, seed=seed, protocol=p,
+                                    progress=progress, store=store) for p in PROTOCOLS}
     lf = evaluate_lastfm(lastfm_catalog or load_catalog(lastfm), progress=progress)
     summary: dict[str, Any] = {
         "command": COMMAND,
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "embedder": embedder.name,
-        "movielens": {m: {k: ml["test"][m][k] for k in ("recall@20", "ndcg@10")}
-                      for m in ("keyword", "vector", "hybrid", "popularity")},
+        "movielens": _movielens_summary(ml["stated"], seed),
+        "movielens_history": _movielens_summary(ml["history"], seed),
         "lastfm": {m: {k: lf[m][k] for k in ("recall@10", "ndcg@10")} for m in ("ranker", "popularity")},
     }
-    for m in summary["movielens"]:
-        summary["movielens"][m]["recall@20_ci95"] = bootstrap_ci(ml["test"][m]["per_user_recall@20"], seed=seed)
     for m in summary["lastfm"]:
         summary["lastfm"][m]["ndcg@10_ci95"] = bootstrap_ci(lf[m]["per_user_ndcg@10"], seed=seed)
-    summary["details"] = {"movielens": _strip(ml), "lastfm": _strip(lf)}
+    summary["details"] = {"movielens": _strip(ml["stated"]), "movielens_history": _strip(ml["history"]),
+                          "lastfm": _strip(lf)}
     return summary
+
+
+def _movielens_summary(ml: dict[str, Any], seed: int) -> dict[str, Any]:
+    """Test-user Recall@20 (with bootstrap CI) and NDCG@10 per method of one protocol."""
+    return {m: {"recall@20": ml["test"][m]["recall@20"], "ndcg@10": ml["test"][m]["ndcg@10"],
+                "recall@20_ci95": bootstrap_ci(ml["test"][m]["per_user_recall@20"], seed=seed)}
+            for m in ("keyword", "vector", "hybrid", "popularity")}
 
 
 def _strip(tree: Any) -> Any:

@@ -1,4 +1,4 @@
-"""`concierge eval retrieval` on small real data: the protocol holds out what it must, and the report is written."""
+"""`concierge eval retrieval` on small real data: both protocols hold out what they must, the report is written."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from evals.retrieval_eval import evaluate_lastfm, movielens_cases, run_retrieval_eval
+from evals.retrieval_eval import _read_tags, evaluate_lastfm, movielens_cases, run_retrieval_eval
 from evals.retrieval_report import acceptance, write_retrieval_report
 from retrieval.catalog import Catalog, Interaction
 from retrieval.embeddings import HashingEmbedder
@@ -42,9 +42,10 @@ def small_movielens(tmp_path_factory) -> Path:
     return out
 
 
-def test_cold_start_cases_hold_out_targets(small_movielens):
+@pytest.mark.parametrize("protocol", ["stated", "history"])
+def test_cold_start_cases_hold_out_targets(small_movielens, protocol):
     catalog = load_catalog(small_movielens)
-    clean, cases, popularity, counts = movielens_cases(catalog, small_movielens, seed=0)
+    clean, cases, popularity, counts = movielens_cases(catalog, small_movielens, seed=0, protocol=protocol)
     assert cases and {c.split for c in cases} == {"valid", "test"}
     evaluated = {c.user for c in cases}
     for case in cases:
@@ -56,19 +57,60 @@ def test_cold_start_cases_hold_out_targets(small_movielens):
     assert clean.interactions == () or not list(clean.interactions)
 
 
+def test_stated_keywords_describe_the_targets(small_movielens):
+    catalog = load_catalog(small_movielens)
+    _clean, stated, _popularity, _counts = movielens_cases(catalog, small_movielens, seed=0, protocol="stated")
+    genres = set(catalog.attribute_counts["genre"])
+    written = {(u, m, t) for u, m, t, _ts in _read_tags(small_movielens)}
+    for case in stated:
+        assert case.keywords
+        own, rest = case.keywords[: case.own_tags], case.keywords[case.own_tags:]
+        assert all(any((case.user, m, t) in written for m in case.targets) for t in own)
+        for keyword in rest:  # no fill-in tag or genre points at a single target
+            kind = "genre" if keyword in genres else "tag"
+            carriers = [m for m in case.targets if keyword in catalog.items[m].attributes.get(kind, [])]
+            assert len(carriers) >= 2, (case.user, keyword)
+    assert any(c.own_tags for c in stated)  # the small data has users who tagged their own targets
+
+
+def test_stated_and_history_share_everything_but_keywords(small_movielens):
+    catalog = load_catalog(small_movielens)
+    clean_s, stated, pop_s, counts_s = movielens_cases(catalog, small_movielens, seed=0, protocol="stated")
+    clean_h, history, pop_h, counts_h = movielens_cases(catalog, small_movielens, seed=0, protocol="history")
+    assert [(c.user, c.split, c.targets, c.exclude) for c in stated] == [
+        (c.user, c.split, c.targets, c.exclude) for c in history]
+    assert (pop_s, counts_s) == (pop_h, counts_h)
+    assert clean_s.name == clean_h.name and clean_s.fingerprint() == clean_h.fingerprint()
+    # A user's own tag on a target is gone from the catalog unless someone else also put it there.
+    leaked = {(c.user, m) for c in stated for m in c.targets}
+    tags = _read_tags(small_movielens)
+    for user, movie, tag, _ts in tags:
+        if (user, movie) in leaked and tag in clean_s.items[movie].attributes.get("tag", []):
+            assert any(m == movie and t == tag and (u, m) not in leaked for u, m, t, _ in tags)
+    with pytest.raises(ValueError, match="stated.*history"):
+        movielens_cases(catalog, small_movielens, protocol="future")
+
+
 def test_run_and_report(small_movielens, tmp_path):
     result = run_retrieval_eval(movielens=small_movielens, lastfm=tmp_path / "unused", embedder=HashingEmbedder(),
                                 data_dir=tmp_path, progress=False, lastfm_catalog=_lastfm_like())
-    for mode in ("keyword", "vector", "hybrid", "popularity"):
-        row = result["movielens"][mode]
-        assert 0.0 <= row["recall@20"] <= 1.0 and 0.0 <= row["ndcg@10"] <= 1.0
-        low, high = row["recall@20_ci95"]
-        assert low <= row["recall@20"] <= high
+    for key in ("movielens", "movielens_history"):
+        for mode in ("keyword", "vector", "hybrid", "popularity"):
+            row = result[key][mode]
+            assert 0.0 <= row["recall@20"] <= 1.0 and 0.0 <= row["ndcg@10"] <= 1.0
+            low, high = row["recall@20_ci95"]
+            assert low <= row["recall@20"] <= high
+        assert result["details"][key]["protocol"] == ("stated" if key == "movielens" else "history")
+    builds = [result["details"][k]["vector_build"] for k in ("movielens", "movielens_history")]
+    assert builds[0]["fingerprint"] == builds[1]["fingerprint"] and builds[1]["embedded"] == 0  # one store
     for name in ("ranker", "popularity"):
         assert set(result["lastfm"][name]) >= {"recall@10", "ndcg@10"}
     report = write_retrieval_report(result, tmp_path / "retrieval.md")
     text = report.read_text(encoding="utf-8")
-    assert "## MovieLens cold start" in text and "## LastFM ranker" in text and "| hybrid |" in text
+    assert "## MovieLens cold start: stated wants (KALM4Rec protocol)" in text
+    assert "## MovieLens cold start: from earlier history" in text
+    assert text.index("stated wants (KALM4Rec") < text.index("from earlier history") < text.index("## LastFM ranker")
+    assert text.count("| hybrid |") == 4 and "history protocol all three retrievers" in text
     assert set(acceptance(result)) == {"hybrid_recall_at_least_best_single", "all_three_above_popularity",
                                        "ranker_ndcg_at_least_1_5x_popularity"}
 

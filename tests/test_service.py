@@ -23,7 +23,7 @@ def test_recommends_real_items_with_llm_phrasing_and_trace():
     assert [r.item_id for r in result.action.items] == ["1", "2"]
     assert result.text.startswith("Here are two funny animated picks.")
     assert "Toy Story (1995)" in result.text and "Shrek (2001)" in result.text
-    assert result.trace.llm_calls[0].prompt_id == "reply.v1"
+    assert result.trace.llm_calls[0].prompt_id == "reply.v2"
     assert result.trace.llm_calls[0].prompt_tokens == 90
     assert not result.trace.degraded
     # The LLM saw the items as data, and nothing but them.

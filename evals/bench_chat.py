@@ -1,0 +1,161 @@
+"""`concierge bench chat`: turn latency of the chat service with its configured model, over scripted turns.
+
+Scripted conversations go through `ConversationService.respond` exactly as the UI sends them: free text,
+streamed. Each opens with an everyday request built from the catalog's own vocabulary; every later
+message answers what the agent just did (yes / no / doesn't matter to a question, "something else" or
+"seen it" to recommendations), in a fixed rotation, so a rerun plays the same turns.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from conversation.service import ConversationService
+from conversation.state import TurnResult
+
+COMMAND = "concierge bench chat"
+ANSWERS = ("yes please", "no, not that", "doesn't matter to me", "yes")
+REACTIONS = ("none of those, something else", "seen them all, more please")
+
+
+@dataclass
+class TurnSample:
+    """One measured turn: wall time to the whole reply, time to the first streamed chunk, LLM use."""
+
+    conversation: int
+    turn: int
+    text: str
+    action: str
+    latency_s: float
+    first_chunk_s: float | None
+    llm_calls: int
+    llm_s: float
+    prompt_tokens: int
+    completion_tokens: int
+    degraded: bool
+    reply: str = ""
+    fallbacks: list[str] = field(default_factory=list)
+
+
+def openings(catalog, n: int) -> list[str]:
+    """`n` opening requests from the catalog's commonest attribute values (genres, tags, decades)."""
+    counts = catalog.attribute_counts
+    genres = [v for v, _c in counts.get("genre", Counter()).most_common(12)]
+    tags = [v for v, _c in counts.get("tag", Counter()).most_common(12)]
+    decades = [v for v, _c in counts.get("decade", Counter()).most_common(6)]
+    shapes = (
+        lambda k: f"I'd like something {genres[k % len(genres)].lower()}",
+        lambda k: f"any good {genres[(k + 3) % len(genres)].lower()} from the {decades[k % len(decades)]}?" if decades
+        else f"any good {genres[(k + 3) % len(genres)].lower()}?",
+        lambda k: f"something {tags[k % len(tags)]}, but not {genres[(k + 5) % len(genres)].lower()}" if tags
+        else f"anything but {genres[(k + 5) % len(genres)].lower()}",
+        lambda k: f"recommend me a {genres[(k + 1) % len(genres)].lower()} {genres[(k + 2) % len(genres)].lower()} please",
+    )
+    if not genres:
+        return [f"something good to try, number {k + 1}" for k in range(n)]
+    return [shapes[k % len(shapes)](k) for k in range(n)]
+
+
+def follow_up(result: TurnResult, step: int) -> str:
+    """The scripted user's next message: an answer to a question, or a reaction to recommendations."""
+    if result.action.kind == "ask":
+        return ANSWERS[step % len(ANSWERS)]
+    return REACTIONS[step % len(REACTIONS)]
+
+
+def _sample(conversation: int, turn: int, text: str, result: TurnResult, wall_s: float,
+            first_chunk_s: float | None) -> TurnSample:
+    calls = result.trace.llm_calls
+    return TurnSample(
+        conversation=conversation, turn=turn, text=text, action=result.action.kind, latency_s=wall_s,
+        first_chunk_s=first_chunk_s, llm_calls=len(calls), llm_s=sum(c.latency_s or 0.0 for c in calls),
+        prompt_tokens=sum(c.prompt_tokens or 0 for c in calls),
+        completion_tokens=sum(c.completion_tokens or 0 for c in calls),
+        degraded=result.trace.degraded, reply=result.text.split("\n")[0][:160], fallbacks=list(result.trace.fallbacks),
+    )
+
+
+def play(service: ConversationService, text: str, session_id: str, conversation: int, turn: int) -> tuple[TurnSample, TurnResult]:
+    """One streamed turn, timed from the call to the whole result; the first chunk's time is kept too."""
+    first: list[float] = []
+    started = time.perf_counter()
+
+    def on_token(_chunk: str) -> None:
+        if not first:
+            first.append(time.perf_counter() - started)
+
+    result = service.respond(session_id, text, on_token=on_token)
+    wall = time.perf_counter() - started
+    return _sample(conversation, turn, text, result, wall, first[0] if first else None), result
+
+
+def run_chat_bench(service: ConversationService, *, conversations: int = 10, turns: int = 5, warmup: int = 1,
+                   advance: Callable[[int], None] = lambda n: None) -> dict[str, Any]:
+    """Play `conversations` x `turns` scripted turns (after `warmup` unmeasured turns) and summarise them."""
+    if conversations < 1 or turns < 1:
+        raise ValueError("need at least one conversation of one turn")
+    for k in range(warmup):  # loads pages of the model file and llama.cpp's buffers; not what a user waits for
+        play(service, f"warm-up request {k}", service.start(), -1, 0)
+    samples: list[TurnSample] = []
+    for c, opening in enumerate(openings(service.catalog, conversations)):
+        session_id, text = service.start(), opening
+        for t in range(turns):
+            sample, result = play(service, text, session_id, c, t + 1)
+            samples.append(sample)
+            advance(1)
+            text = follow_up(result, c + t)
+    return summarise(samples, model=getattr(service.model, "name", None), prompts=_prompts(service))
+
+
+def _prompts(service: ConversationService) -> dict[str, str | None]:
+    cfg = service.config
+    return {"reply": cfg.reply_prompt if cfg.phrase else None, "rerank": cfg.rerank_prompt,
+            "planner": cfg.planner_prompt if cfg.mode == "llm" else None, "mode": cfg.mode}
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100); 0.0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), int(-(-q * len(ordered) // 100))))
+    return ordered[rank - 1]
+
+
+def _spread(values: Sequence[float]) -> dict[str, float]:
+    return {"p50": percentile(values, 50), "p95": percentile(values, 95), "max": max(values, default=0.0),
+            "mean": statistics.fmean(values) if values else 0.0}
+
+
+def summarise(samples: Sequence[TurnSample], *, model: str | None, prompts: dict[str, Any]) -> dict[str, Any]:
+    """The JSON document: latency and first-chunk spread, LLM calls per turn, tokens, degraded turns."""
+    firsts = [s.first_chunk_s for s in samples if s.first_chunk_s is not None]
+    by_action = {kind: _spread([s.latency_s for s in samples if s.action == kind])
+                 for kind in sorted({s.action for s in samples})}
+    return {
+        "command": COMMAND,
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+                    "load_average_1m": os.getloadavg()[0]},
+        "model": model,
+        "prompts": prompts,
+        "turns": len(samples),
+        "latency_s": _spread([s.latency_s for s in samples]),
+        "first_chunk_s": _spread(firsts),
+        "latency_by_action_s": by_action,
+        "llm_calls_per_turn": statistics.fmean(s.llm_calls for s in samples) if samples else 0.0,
+        "llm_calls_histogram": dict(sorted(Counter(s.llm_calls for s in samples).items())),
+        "prompt_tokens_per_turn": statistics.fmean(s.prompt_tokens for s in samples) if samples else 0.0,
+        "completion_tokens_per_turn": statistics.fmean(s.completion_tokens for s in samples) if samples else 0.0,
+        "degraded_turns": sum(s.degraded for s in samples),
+        "fallbacks": dict(Counter(f.split(":")[0] for s in samples for f in s.fallbacks)),
+        "samples": [asdict(s) for s in samples],
+    }
