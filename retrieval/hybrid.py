@@ -180,6 +180,35 @@ def rrf_fuse(ranked_lists: Sequence[tuple[Sequence[str], float]], *, rrf_k: floa
     return dict(sorted(fused.items(), key=lambda pair: (-pair[1], pair[0])))
 
 
+def value_kinds(catalog: Catalog) -> dict[str, str]:
+    """Lower-cased attribute value -> its type (the type where the value is most used, if several)."""
+    best: dict[str, tuple[int, str]] = {}
+    for kind, counter in catalog.attribute_counts.items():
+        for value, count in counter.items():
+            key = value.lower()
+            if key not in best or count > best[key][0]:
+                best[key] = (count, kind)
+    return {value: kind for value, (_count, kind) in best.items()}
+
+
+def vector_query_text(keywords: Sequence[str], kind_of: dict[str, str]) -> str:
+    """The keywords shaped like an item document ("k1, k2. genre: A. tag: b, c."), not a bare list.
+
+    Item documents end in typed attribute lists (`item_document`); a query in the same shape lands
+    nearer the items that carry those values (Recall@20 of the vector retriever on MovieLens validation
+    users: 0.070 as a bare list, 0.083 in document shape).
+    """
+    typed: dict[str, list[str]] = {}
+    for word in keywords:
+        kind = kind_of.get(word.strip().lower())
+        if kind is not None:
+            typed.setdefault(kind, []).append(word.strip())
+    head = ", ".join(keywords)
+    if not typed:
+        return head
+    return " ".join([f"{head}.", *(f"{kind}: {', '.join(values)}." for kind, values in typed.items())])
+
+
 class HybridSearcher:
     """Keyword, vector and fused search over one catalog, honouring filters and exclusions."""
 
@@ -194,6 +223,7 @@ class HybridSearcher:
         self.popularity = popularity if popularity is not None else catalog.popularity
         self.prior = popularity_prior(self.popularity, self.attributes.ids)
         self._kw_perm = self._permutation(keywords.ids)
+        self._kind_of = value_kinds(catalog)
         self._vec_perm = self._permutation(vectors.ids) if vectors is not None else None
 
     def _permutation(self, index_ids: list[str]) -> np.ndarray | None:
@@ -242,7 +272,8 @@ class HybridSearcher:
         vector = None
         vec_score: dict[str, float] = {}
         if mode != "keyword":
-            vector = query_vector if query_vector is not None else self.vectors.embed_query(", ".join(keywords))
+            vector = query_vector if query_vector is not None else self.vectors.embed_query(
+                vector_query_text(keywords, self._kind_of))
             vec_mask = mask if mask is None or self._vec_perm is None else mask[self._vec_perm]
             found = self.vectors.search(vector, k=vec_pool, allowed=vec_mask, exclude_ids=exclude)
             vec_score = {h.id: h.score for h in found}

@@ -97,3 +97,13 @@ def test_filter_orders_by_popularity_and_respects_candidates(searcher):
     assert searcher.filter(must_have=["Comedy"]) == ["1", "2", "6", "8"]
     assert searcher.filter(must_have=["Comedy"], candidate_ids=["8", "6", "4"]) == ["6", "8"]
     assert AttributeIndex(tiny_movies()).closest("1980")[0] == "1980s"
+
+
+def test_vector_query_is_shaped_like_an_item_document():
+    from retrieval.hybrid import value_kinds, vector_query_text
+
+    kinds = value_kinds(tiny_movies())
+    assert kinds["comedy"] == "genre" and kinds["pixar"] == "tag"
+    text = vector_query_text(["pixar", "Comedy", "talking animals"], kinds)
+    assert text == "pixar, Comedy, talking animals. tag: pixar. genre: Comedy."
+    assert vector_query_text(["something light and fun"], kinds) == "something light and fun"
