@@ -120,6 +120,11 @@ def _clauses(text: str) -> list[str]:
     return [c for c in _CLAUSE_SPLIT.split(text) if c and c.strip()]
 
 
+def has_negation(text: str) -> bool:
+    """Whether the message negates anything ("not", "anything but", "no", "hate", ...)."""
+    return _NEGATION.search(text.lower()) is not None
+
+
 def _negation_offset(clause: str) -> int | None:
     """Word offset (in normalised words) where a negation starts in this clause, if any."""
     match = _NEGATION.search(clause)

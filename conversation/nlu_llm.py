@@ -2,7 +2,8 @@
 
 The shortlist is what the lexicon matcher found plus the values whose names are closest in meaning to
 the message (sentence embeddings), so the JSON schema can list every allowed value as an enum. The
-combined reader trusts the matcher where it found something and adds what only the LLM saw.
+combined reader keeps the matcher's reading whenever it found an attribute and asks the LLM only for
+messages the matcher could not read (paraphrases, other languages); polarity is then decided in code.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 
 from agent.llm import ChatModel, LLMError
 from agent.prompts import PromptTemplate
-from conversation.nlu import Lexicon, Understanding, understand
+from conversation.nlu import Lexicon, Understanding, has_negation, understand
 from conversation.state import Attr, ConvState, LLMCallTrace
 from retrieval.embeddings import Embedder
 
@@ -74,27 +75,39 @@ def llm_extract(text: str, options: Sequence[Attr], *, model: ChatModel, prompt:
     return Extraction(Understanding(accepted=liked[:MAX_ITEMS], rejected=disliked[:MAX_ITEMS]), trace)
 
 
-def combine(matched: Understanding, extracted: Understanding) -> Understanding:
-    """The matcher's reading, plus values only the LLM found (the matcher's polarity wins on conflicts)."""
-    seen = set(matched.accepted) | set(matched.rejected)
+def needs_llm(matched: Understanding) -> bool:
+    """Ask the LLM only when the matcher read no attribute at all.
+
+    The matcher is precise (P 0.96 on the labelled set); the embedded model is not (P 0.40, and it calls
+    wanted values "disliked"), so adding its picks to a message the matcher read costs more precision
+    than it brings recall (combined F1 0.564 vs matcher 0.921 when it did).
+    """
+    return not (matched.accepted or matched.rejected)
+
+
+def combine(matched: Understanding, extracted: Understanding, text: str) -> Understanding:
+    """The matcher's reading when it found anything; else the LLM's, its dislikes kept only if the message
+    negates something (the model mixes up polarity, so code decides it, as with "cheap")."""
+    if not needs_llm(matched):
+        return matched
     out = matched.model_copy(deep=True)
-    out.accepted += [a for a in extracted.accepted if a not in seen]
-    out.rejected += [a for a in extracted.rejected if a not in seen and a not in out.accepted]
+    out.accepted = list(dict.fromkeys(extracted.accepted))
+    negated = has_negation(text)
+    out.rejected = [a for a in dict.fromkeys(extracted.rejected) if negated and a not in out.accepted]
     if out.accepted or out.rejected:
-        out.wishes = [] if not matched.wishes else matched.wishes
+        out.wishes = []
     return out
 
 
 def read_message(text: str, state: ConvState, lexicon: Lexicon, *, shortlist: AttributeShortlist | None,
                  model: ChatModel | None, prompt: PromptTemplate | None, k: int = 12,
                  timeout_s: float = 20.0) -> Extraction:
-    """Matcher first; the LLM is asked only when there is free text the matcher could not fully read."""
+    """Matcher first; the LLM is asked only when the matcher read no attribute in the message."""
     matched = understand(text, state, lexicon)
-    if model is None or prompt is None or shortlist is None or not text.strip():
+    if model is None or prompt is None or shortlist is None or not text.strip() or not needs_llm(matched):
         return Extraction(matched)
-    options = list(dict.fromkeys([*matched.accepted, *matched.rejected, *shortlist.nearest(text, k)]))
-    extracted = llm_extract(text, options, model=model, prompt=prompt, timeout_s=timeout_s)
-    return Extraction(combine(matched, extracted.understanding), extracted.trace, extracted.fallback)
+    extracted = llm_extract(text, shortlist.nearest(text, k), model=model, prompt=prompt, timeout_s=timeout_s)
+    return Extraction(combine(matched, extracted.understanding, text), extracted.trace, extracted.fallback)
 
 
 def _parse(text: str) -> dict | None:

@@ -1,7 +1,9 @@
 """`concierge eval nlu`: precision/recall/F1 of liked and disliked attributes on a labelled set.
 
 Modes: `matcher` (lexicon + synonyms + negation scope), `llm` (the LLM picks among the values whose names
-are closest in meaning to the message), `combined` (the matcher, plus what only the LLM found).
+are closest in meaning to the message), `combined` (the matcher's reading; the LLM's only for messages
+where the matcher read nothing, with polarity checked in code). Both LLM modes send the same request for
+a message, so with the response cache the model answers each message once.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from conversation.nlu import Lexicon, Understanding, understand
-from conversation.nlu_llm import AttributeShortlist, combine, llm_extract
+from conversation.nlu_llm import AttributeShortlist, combine, llm_extract, needs_llm
 from conversation.state import Attr, ConvState
 from retrieval.catalog import Catalog
 
@@ -83,15 +85,14 @@ def predict(mode: str, example: Example, reader: Reader, *, model=None, prompt=N
     matched = understand(example.text, state, reader.lexicon)
     if mode == "matcher":
         return _labels(matched)
-    options = reader.shortlist.nearest(example.text, k)
-    if mode == "combined":
-        options = list(dict.fromkeys([*matched.accepted, *matched.rejected, *options]))
-    extracted = llm_extract(example.text, options, model=model, prompt=prompt)
+    if mode == "combined" and not needs_llm(matched):
+        return _labels(matched)
+    extracted = llm_extract(example.text, reader.shortlist.nearest(example.text, k), model=model, prompt=prompt)
     if on_llm:
         on_llm(extracted)
     if mode == "llm":
         return _labels(extracted.understanding)
-    return _labels(combine(matched, extracted.understanding))
+    return _labels(combine(matched, extracted.understanding, example.text))
 
 
 def write_nlu_report(result: dict[str, Any], path: Path) -> Path:
@@ -115,8 +116,11 @@ def write_nlu_report(result: dict[str, Any], path: Path) -> Path:
     if missing:
         lines += ["", f"Not run in this report: {', '.join(missing)} (`--modes`)."]
     if result.get("llm"):
-        lines += ["", f"LLM: {result['llm']['model']}, {result['llm']['calls']} calls, mean latency "
-                      f"{result['llm']['mean_latency_s']:.1f} s, fallbacks {result['llm']['fallbacks']}."]
+        llm = result["llm"]
+        lines += ["", f"LLM: {llm['model']}, {llm['calls']} calls ({llm.get('cache_hits', 0)} answered from the "
+                      f"response cache), mean latency of the model's own answers {llm['mean_latency_s']:.1f} s, "
+                      f"fallbacks {llm['fallbacks']}. The combined reader asks the LLM only for messages the "
+                      "matcher read nothing in, with the same request as the LLM reader."]
     lines.append("")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -34,20 +34,30 @@ def test_failures_give_an_empty_reading_with_a_reason():
         assert out.understanding.accepted == [] and out.fallback.startswith("extract:")
 
 
-def test_combined_keeps_matcher_polarity_and_adds_llm_only_values():
+def test_combined_keeps_a_matcher_reading_as_it_is():
     matched = Understanding(accepted=[COMEDY])
     extracted = Understanding(accepted=[PARIS], rejected=[COMEDY])
-    both = combine(matched, extracted)
-    assert both.accepted == [COMEDY, PARIS] and both.rejected == []
+    assert combine(matched, extracted, "a comedy set in paris") == matched
 
 
-def test_read_message_offers_matcher_hits_and_nearest_values():
+def test_combined_takes_the_llm_reading_only_when_the_matcher_read_nothing():
+    extracted = Understanding(accepted=[PARIS], rejected=[COMEDY])
+    plain = combine(Understanding(), extracted, "somewhere in france")
+    assert plain.accepted == [PARIS] and plain.rejected == []  # no negation in the text: no dislike
+    negated = combine(Understanding(), extracted, "france, but nothing that makes me laugh")
+    assert negated.accepted == [PARIS] and negated.rejected == [COMEDY]
+
+
+def test_read_message_asks_the_llm_only_for_what_the_matcher_cannot_read():
     shortlist = AttributeShortlist(sorted(set(LEX.phrases.values()), key=str), HashingEmbedder())
     model = ScriptedChatModel([json.dumps({"liked": ["paris"], "disliked": []})])
-    out = read_message("a funny film set in paris", ConvState(session_id="s"), LEX, shortlist=shortlist, model=model,
-                       prompt=PROMPT, k=3)
-    assert COMEDY in out.understanding.accepted and PARIS in out.understanding.accepted
-    assert "Comedy" in model.calls[0].json_schema["properties"]["liked"]["items"]["enum"]
+    read = read_message("a funny film set in paris", ConvState(session_id="s"), LEX, shortlist=shortlist,
+                        model=model, prompt=PROMPT, k=3)
+    assert COMEDY in read.understanding.accepted and model.calls == []  # the matcher read it
+    out = read_message("somewhere in france", ConvState(session_id="s"), LEX, shortlist=shortlist,
+                       model=model, prompt=PROMPT, k=100)
+    assert out.understanding.accepted == [PARIS] and len(model.calls) == 1
+    assert "paris" in model.calls[0].json_schema["properties"]["liked"]["items"]["enum"]
 
 
 def test_labelled_set_is_large_enough_and_scored_by_polarity():
