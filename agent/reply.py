@@ -56,6 +56,7 @@ def phrase(
     messages = prompt.render(
         action=action.kind,
         attribute=f"{action.attribute.type} = {action.attribute.value}" if action.attribute else "",
+        value=action.attribute.value if action.attribute else "",
         items=[f"{r.title} ({r.reason})" for r in action.items],
         titles=[r.title for r in action.items],
         accepted=[a.value for a in state.accepted],
@@ -78,4 +79,7 @@ def phrase(
     text = clean_llm_text(reply.text)
     if not text:
         return template_text(action, state), trace, "reply: empty LLM text"
+    if action.kind == "ask" and "?" not in text:
+        # A small model sometimes answers its own question ("Yes, they want 1990s."): the user must see one.
+        return template_text(action, state), trace, "reply: not a question"
     return text, trace, None

@@ -24,7 +24,7 @@ MAX_STORED_CANDIDATES = 500
 @dataclass(frozen=True)
 class ServiceConfig:
     policy: PolicyConfig = PolicyConfig()
-    reply_prompt: str = "reply.v2"
+    reply_prompt: str = "reply.v3"
     llm_timeout_s: float = 30.0
     llm_max_tokens: int = 40  # one short sentence; decode is ~10 tokens/s on 2 cores
     rerank_prompt: str | None = None  # e.g. "rerank.v1": the LLM re-ranks and explains recommendations

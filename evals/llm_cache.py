@@ -1,7 +1,9 @@
 """An on-disk LLM response cache: a ChatModel wrapper keyed by model, messages, tools, schema and parameters.
 
 A run made through it can be replayed exactly: the same requests get the same replies without calling the
-model. Replies are stored in SQLite (WAL; safe for the runner's threads), with the request for inspection.
+model. Failures are recorded too (a call that timed out times out again on replay, so the run takes the same
+fallback path). Replies are stored in SQLite (WAL; safe for the runner's threads), with the request for
+inspection.
 """
 
 from __future__ import annotations
@@ -15,7 +17,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from agent.llm import ChatModel, ChatReply, Message, TokenCallback, ToolSpec
+from agent import llm as llm_errors
+from agent.llm import ChatModel, ChatReply, LLMError, Message, TokenCallback, ToolSpec
+
+_ERROR = "__error__"  # key of a stored failure: {"__error__": {"type": "LLMTimeout", "message": "..."}}
 
 _SCHEMA = """CREATE TABLE IF NOT EXISTS replies (
   key TEXT PRIMARY KEY, model TEXT NOT NULL, request TEXT NOT NULL, reply TEXT NOT NULL, created REAL NOT NULL)"""
@@ -50,19 +55,29 @@ class ResponseCache:
         self.hits = 0
         self.misses = 0
 
-    def get(self, key: str) -> ChatReply | None:
+    def get(self, key: str) -> ChatReply | LLMError | None:
+        """The stored reply, the stored failure (an LLMError to raise), or None."""
         with self._lock:
             row = self._db.execute("SELECT reply FROM replies WHERE key = ?", (key,)).fetchone()
             if row is None:
                 self.misses += 1
                 return None
             self.hits += 1
-        return ChatReply.model_validate_json(row[0])
+        data = json.loads(row[0])
+        if _ERROR in data:
+            kind = getattr(llm_errors, data[_ERROR]["type"], LLMError)
+            kind = kind if isinstance(kind, type) and issubclass(kind, LLMError) else LLMError
+            return kind(data[_ERROR]["message"])
+        return ChatReply.model_validate(data)
 
-    def put(self, key: str, model: str, request: str, reply: ChatReply) -> None:
+    def put(self, key: str, model: str, request: str, reply: ChatReply | LLMError) -> None:
+        if isinstance(reply, LLMError):
+            text = json.dumps({_ERROR: {"type": type(reply).__name__, "message": str(reply)}})
+        else:
+            text = reply.model_dump_json()
         with self._lock:
             self._db.execute("INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?, ?)",
-                             (key, model, request, reply.model_dump_json(), time.time()))
+                             (key, model, request, text, time.time()))
 
     def __len__(self) -> int:
         with self._lock:
@@ -102,12 +117,19 @@ class CachedChatModel:
                                  max_tokens=max_tokens, temperature=temperature)
         started = time.perf_counter()
         stored = self.cache.get(key)
+        if isinstance(stored, LLMError):
+            raise stored
         if stored is not None:
             if on_token is not None and stored.text:
                 on_token(stored.text)
             return stored.model_copy(update={"latency_s": time.perf_counter() - started, "first_token_s": None})
-        reply = self.inner.chat(messages, tools=tools, tool_choice=tool_choice, json_schema=json_schema,
-                                max_tokens=max_tokens, temperature=temperature, timeout_s=timeout_s,
-                                on_token=on_token)
+        try:
+            reply = self.inner.chat(messages, tools=tools, tool_choice=tool_choice, json_schema=json_schema,
+                                    max_tokens=max_tokens, temperature=temperature, timeout_s=timeout_s,
+                                    on_token=on_token)
+        except LLMError as exc:
+            if not isinstance(exc, llm_errors.LLMConfigError):  # a misconfiguration is no outcome to replay
+                self.cache.put(key, self.name, request, exc)
+            raise
         self.cache.put(key, self.name, request, reply)
         return reply

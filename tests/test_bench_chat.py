@@ -36,9 +36,9 @@ def test_openings_use_the_catalog_vocabulary():
 
 
 def test_run_counts_turns_calls_tokens_and_degraded_turns():
-    replies = [ChatReply(text="A short lead.", usage=Usage(prompt_tokens=50, completion_tokens=4))] * 6
-    model = ScriptedChatModel(["warm-up lead.", *replies[:3], LLMTimeout("too slow"), *replies[3:]],
-                              default="Another lead.")
+    replies = [ChatReply(text="Would you like this?", usage=Usage(prompt_tokens=50, completion_tokens=4))] * 6
+    model = ScriptedChatModel(["Warm-up lead?", *replies[:3], LLMTimeout("too slow"), *replies[3:]],
+                              default="Another lead?")
     result = run_chat_bench(_service(model), conversations=2, turns=4)
     assert result["turns"] == 8 and len(result["samples"]) == 8
     assert len(model.calls) == 1 + 8  # one warm-up call, then one reply call a turn

@@ -20,7 +20,7 @@ from tests.helpers import tiny_movies
 
 
 def _reply_messages(user_text: str) -> list[Message]:
-    return load_prompt("reply.v1").render(action="ask", attribute="genre = Comedy", items=[], titles=[], accepted=[],
+    return load_prompt("reply.v1").render(action="ask", attribute="genre = Comedy", value="Comedy", items=[], titles=[], accepted=[],
                                           rejected=[], user_text=user_text)
 
 

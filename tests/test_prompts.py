@@ -4,7 +4,7 @@ from agent.prompts import PromptError, known_prompts, load_prompt
 
 SAMPLE = {
     "reply": dict(action="recommend", attribute="", items=["Toy Story (1995) (Comedy)"],
-                  titles=["Toy Story (1995)"], accepted=["Comedy"],
+                  titles=["Toy Story (1995)"], value="", accepted=["Comedy"],
                   rejected=[], user_text="funny"),
     "extract": dict(text="a comedy, not horror", options=["Comedy", "Horror"]),
     "planner": dict(accepted=["Comedy"], rejected=[], wishes=["something light"], count=120, attributes=["Animation"],
@@ -39,7 +39,7 @@ def test_missing_variable_is_an_error():
         load_prompt("reply.v1").render(action="ask")
 
 
-@pytest.mark.parametrize("prompt_id", ["reply.v1", "reply.v2"])
+@pytest.mark.parametrize("prompt_id", ["reply.v1", "reply.v2", "reply.v3"])
 def test_catalog_text_is_marked_as_data(prompt_id):
     text = load_prompt(prompt_id).render(**SAMPLE["reply"])[1].content
     assert "<data>" in text and "Toy Story" in text

@@ -23,7 +23,7 @@ def test_recommends_real_items_with_llm_phrasing_and_trace():
     assert [r.item_id for r in result.action.items] == ["1", "2"]
     assert result.text.startswith("Here are two funny animated picks.")
     assert "Toy Story (1995)" in result.text and "Shrek (2001)" in result.text
-    assert result.trace.llm_calls[0].prompt_id == "reply.v2"
+    assert result.trace.llm_calls[0].prompt_id == "reply.v3"
     assert result.trace.llm_calls[0].prompt_tokens == 90
     assert not result.trace.degraded
     # The LLM saw the items as data, and nothing but them.
@@ -136,3 +136,13 @@ def test_odd_messages_get_a_sensible_reply(text):
     for item in result.action.items:
         assert item.item_id in service.catalog.items
     assert len(service.state(sid).history[0].text) <= 2000  # long input is cut, not stored whole
+
+
+def test_an_ask_turn_whose_lead_is_not_a_question_gets_the_template_question():
+    model = ScriptedChatModel(default="Yes, they want genre = Comedy.")  # the model answered its own question
+    service = _service(model, recommend_below=1, max_questions=1)
+    result = service.respond(service.start(), "something funny")
+    assert result.action.kind == "ask"
+    lead = result.text.splitlines()[0]
+    assert lead.endswith("?") and result.action.attribute.value in lead
+    assert result.trace.fallbacks == ["reply: not a question"] and result.trace.degraded

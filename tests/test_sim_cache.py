@@ -36,13 +36,24 @@ def test_key_covers_model_messages_tools_schema_and_parameters():
     assert key != cache_key("m", HELLO, **{**base, "tool_choice": "auto"})[0]
 
 
-def test_errors_are_not_cached(tmp_path):
-    from agent.llm import LLMTimeout
+def test_failures_are_recorded_and_replayed_but_not_misconfiguration(tmp_path):
+    from agent.llm import LLMConfigError, LLMTimeout, LLMUnavailable
 
-    model = CachedChatModel(ScriptedChatModel([LLMTimeout("slow"), "ok"]), ResponseCache(tmp_path / "c.sqlite3"))
-    with pytest.raises(LLMTimeout):
+    path = tmp_path / "c.sqlite3"
+    model = CachedChatModel(ScriptedChatModel([LLMTimeout("slow"), LLMUnavailable("down")]), ResponseCache(path))
+    with pytest.raises(LLMTimeout, match="slow"):
         model.chat(HELLO)
-    assert model.chat(HELLO).text == "ok"
+    with pytest.raises(LLMUnavailable, match="down"):
+        model.chat(HELLO, max_tokens=7)
+    replay = CachedChatModel(ScriptedChatModel([]), ResponseCache(path))  # no model call is left to make
+    with pytest.raises(LLMTimeout, match="slow"):
+        replay.chat(HELLO)
+    with pytest.raises(LLMUnavailable, match="down"):
+        replay.chat(HELLO, max_tokens=7)
+    broken = CachedChatModel(ScriptedChatModel([LLMConfigError("no key"), "ok"]), ResponseCache(tmp_path / "d.sqlite3"))
+    with pytest.raises(LLMConfigError):
+        broken.chat(HELLO)
+    assert broken.chat(HELLO).text == "ok"
 
 
 def _talkative(request):

@@ -95,7 +95,7 @@ def test_three_models_then_exact_replay_from_the_cache(setup, monkeypatch):
     assert first.exit_code == 0, first.output
     first = json.loads(first.stdout)
     assert first["models"] == {"agent": "local", "simulator": "openai:sim", "judge": "openai:judge"}
-    assert first["prompts"]["agent"] == ["reply.v2"] and first["prompts"]["judge"] == "judge.v1"
+    assert first["prompts"]["agent"] == ["reply.v3"] and first["prompts"]["judge"] == "judge.v1"
     assert first["metrics"]["judged_sessions"] == 4 and first["cache"]["misses"] > 0
     _scripted_backends(monkeypatch, answer=False)  # replay: a single uncached call would fail the run
     replay = _run(*args, "--fresh")
