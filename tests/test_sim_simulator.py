@@ -121,3 +121,20 @@ def test_soft_needs_are_judged_by_the_llm_within_the_code_constraints():
     assert model.calls[0].json_schema["properties"]["pick"]["enum"] == [0, 1]  # only Amelie passes the code check
     model = ScriptedChatModel(['{"pick": 0}', "None of these."])
     assert _sim(_soft_case(), model).react("Picks:", shown).accepted_id is None
+
+
+def test_the_simulated_users_vocabulary_order_does_not_depend_on_string_hashing():
+    """Ties in length ("Horror", "creepy", "Comedy") must not be broken by set order, which changes with
+    PYTHONHASHSEED from one process to the next (a replay then answered about another attribute)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("from evals.simulators.mindset import Mind; from sim_support import shining_case; "
+            "print([str(a) for a in Mind(shining_case(), seed=0, item_attributes=lambda i: set()).vocabulary])")
+    tests = Path(__file__).resolve().parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tests.parent), str(tests)])}
+    seen = {subprocess.run([sys.executable, "-c", code], env={**env, "PYTHONHASHSEED": str(n)}, check=True,
+                           capture_output=True, text=True).stdout for n in (1, 2, 3, 4)}
+    assert len(seen) == 1

@@ -89,8 +89,10 @@ class Mind:
         self.attrs_of = item_attributes
         self.state = Mindset(satisfaction=START[case.persona.cooperativeness])
         self.wanted = list(dict.fromkeys([*self.need.must_have, *self.need.target_attributes]))
-        vocabulary = {*self.wanted, *self.need.must_not}
-        self.vocabulary = sorted(vocabulary, key=lambda a: -len(a.value))
+        vocabulary = dict.fromkeys([*self.wanted, *self.need.must_not])
+        # Longest first (so "science fiction" wins over "fiction"), ties by type and value: never by set
+        # order, which changes with each process's string hashing and made replays pick another attribute.
+        self.vocabulary = sorted(vocabulary, key=lambda a: (-len(a.value), a.type, a.value))
 
     def opening(self) -> Intent:
         """Ask for one must-have (seeded); uncooperative users sometimes give nothing to go on."""
