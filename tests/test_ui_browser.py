@@ -15,7 +15,7 @@ from tests.helpers import tiny_movies
 
 REPO = Path(__file__).resolve().parents[1]
 SCREENSHOTS = REPO / "reports" / "screenshots"
-REPLY = "Sure, I can help you narrow that down. Here is what fits best so far."
+REPLY = "Sure, I can help you narrow that down. Shall we look at what fits best so far?"  # a question: ask turns need one
 
 pytestmark = pytest.mark.browser
 

@@ -16,7 +16,7 @@ from tests.helpers import tiny_movies
 @pytest.fixture(scope="module")
 def service():
     config = ServiceConfig(policy=PolicyConfig(recommend_below=2, max_questions=2))
-    return ConversationService(tiny_movies(), model=ScriptedChatModel(default="Happy to help."), config=config)
+    return ConversationService(tiny_movies(), model=ScriptedChatModel(default="Happy to help. Would you like that?"), config=config)
 
 
 @pytest.fixture(scope="module")
