@@ -20,6 +20,7 @@ from typing import Any
 
 from conversation.service import ConversationService
 from conversation.state import TurnResult
+from evals.bench_serve import percentile
 
 COMMAND = "concierge bench chat"
 ANSWERS = ("yes please", "no, not that", "doesn't matter to me", "yes")
@@ -121,16 +122,10 @@ def _prompts(service: ConversationService) -> dict[str, str | None]:
             "planner": cfg.planner_prompt if cfg.mode == "llm" else None, "mode": cfg.mode}
 
 
-def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100); 0.0 for no values."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), int(-(-q * len(ordered) // 100))))
-    return ordered[rank - 1]
-
-
 def _spread(values: Sequence[float]) -> dict[str, float]:
+    if not values:
+        return {"p50": 0.0, "p95": 0.0, "max": 0.0, "mean": 0.0}
+    values = list(values)
     return {"p50": percentile(values, 50), "p95": percentile(values, 95), "max": max(values, default=0.0),
             "mean": statistics.fmean(values) if values else 0.0}
 
