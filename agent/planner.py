@@ -25,6 +25,7 @@ from retrieval.catalog import Catalog
 class PlannerConfig:
     max_tool_calls: int = 3
     candidates_shown: int = 8
+    max_picks: int = 3  # items the LLM may put first in a recommendation; the ranker's order fills the rest
     max_tokens: int = 40
     timeout_s: float = 20.0
 
@@ -38,16 +39,26 @@ class Plan:
     invalid_proposed: int = 0
 
 
-def planner_schema(actions: list[str], n_attributes: int, n_candidates: int, list_size: int) -> dict:
-    properties: dict = {"action": {"type": "string", "enum": actions}}
-    if n_attributes:
-        properties["attribute"] = {"type": "string", "enum": [f"A{i}" for i in range(1, n_attributes + 1)]}
-    if n_candidates:
-        properties["items"] = {"type": "array", "maxItems": list_size,
-                               "items": {"type": "integer", "enum": list(range(1, n_candidates + 1))}}
+def planner_schema(actions: list[str], n_attributes: int, n_candidates: int, max_picks: int) -> dict:
+    """One branch per legal action, each with exactly the fields it needs, so the output is short and
+    every attribute and item is an enum of the legal ones (a small model cannot pad an ask with items)."""
+    branches = []
+    if "ask" in actions and n_attributes:
+        branches.append(_branch("ask", attribute={"type": "string",
+                                                  "enum": [f"A{i}" for i in range(1, n_attributes + 1)]}))
+    if "recommend" in actions and n_candidates:
+        branches.append(_branch("recommend", items={"type": "array", "minItems": 1,
+                                                    "maxItems": max(1, min(max_picks, n_candidates)),
+                                                    "items": {"type": "integer",
+                                                              "enum": list(range(1, n_candidates + 1))}}))
     if "search" in actions:
-        properties["query"] = {"type": "string", "maxLength": 60}
-    return {"type": "object", "properties": properties, "required": ["action"]}
+        branches.append(_branch("search", query={"type": "string", "minLength": 1, "maxLength": 60}))
+    return branches[0] if len(branches) == 1 else {"anyOf": branches}
+
+
+def _branch(action: str, **fields: dict) -> dict:
+    return {"type": "object", "properties": {"action": {"const": action}, **fields},
+            "required": ["action", *fields], "additionalProperties": False}
 
 
 class LLMPlanner:
@@ -73,13 +84,15 @@ class LLMPlanner:
             actions = [a for a, ok in (("ask", bool(legal)), ("recommend", bool(candidates)), ("search", can_search)) if ok]
             if not candidates:
                 return plan
+            if decision.kind == "recommend" and not can_search and len(candidates) <= self.list_size:
+                return plan  # every candidate fits in one list: nothing for the LLM to decide
             messages = self.prompt.render(
                 accepted=[a.value for a in state.accepted], rejected=[a.value for a in state.rejected],
                 wishes=state.wishes[-2:], count=len(candidates), attributes=[str(a.value) for a, _h in legal],
                 candidates=[self.catalog.items[i].title for i in shown], can_search=can_search,
-                list_size=self.list_size,
+                list_size=min(self.config.max_picks, len(shown)),
             )
-            schema = planner_schema(actions, len(legal), len(shown), self.list_size)
+            schema = planner_schema(actions, len(legal), len(shown), self.config.max_picks)
             try:
                 reply = self.model.chat(messages, json_schema=schema, max_tokens=self.config.max_tokens,
                                         timeout_s=self.config.timeout_s)

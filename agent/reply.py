@@ -82,4 +82,26 @@ def phrase(
     if action.kind == "ask" and "?" not in text:
         # A small model sometimes answers its own question ("Yes, they want 1990s."): the user must see one.
         return template_text(action, state), trace, "reply: not a question"
+    if action.kind == "ask" and action.attribute is not None and not mentions(text, action.attribute.value):
+        # ... or asks about another attribute (one the user just declined, say): ask the chosen one.
+        return template_text(action, state), trace, "reply: asks about another attribute"
     return text, trace, None
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+", text.lower())
+
+
+def mentions(text: str, value: str) -> bool:
+    """Does the text name the attribute value? Every word of 3+ characters of it (a plural or a decade's
+    short form such as "90s" for "1990s" counts)."""
+    said = set(_words(text))
+    said |= {w[:-1] for w in said if w.endswith("s")} | {w[:-2] for w in said if w.endswith("es")}
+    needed = [w for w in _words(value) if len(w) >= 3] or _words(value)
+    for word in needed:
+        forms = {word, word[:-1] if word.endswith("s") else word + "s"}
+        if re.fullmatch(r"\d{4}s", word):
+            forms |= {word[2:], word[2:-1], word[:-1]}
+        if not forms & said:
+            return False
+    return bool(needed)

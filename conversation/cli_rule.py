@@ -44,13 +44,16 @@ def eval_rule(
     tune_limit: Annotated[int, typer.Option(min=100, help="Validation pairs used for tuning.")] = 1000,
     data_root: Annotated[Path, typer.Option(help="Folder holding lastfm/ and lastfm_star/.")] = LASTFM_ROOT,
     fresh: Annotated[bool, typer.Option(help="Ignore results saved by an earlier, interrupted run.")] = False,
+    cache: Annotated[Path | None, typer.Option(help="llm mode: LLM response cache (SQLite) that stores every call and replays "
+                                                     "those it holds; `concierge ab --cache` with the same file then replays "
+                                                     "the sessions of its planner.v1 arm.")] = None,
     report: Annotated[Path | None, typer.Option(help="Markdown report (default reports/rule-DATASET-MODE.md).")] = None,
     json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
 ) -> None:
     """Multi-round success on LastFM / LastFM*: SR@5/10/15, AT, hDCG with 95% CIs (resumable)."""
     from conversation.settings import Settings
     from evals.rule_eval import TUNED, load_bench, run_sessions, session_pairs, tune as tune_setup, tuned_setup
-    from evals.rule_report import confidence_intervals, write_rule_report
+    from evals.rule_report import confidence_intervals, paired_deltas, write_rule_report
     from evals.rule_sim import rule_metrics
     from retrieval.catalog import CatalogError
 
@@ -80,6 +83,10 @@ def eval_rule(
         except LLMError as exc:
             err.print(f"[bold red]error:[/] {exc}")
             raise typer.Exit(2) from None
+        if cache is not None:
+            from evals.llm_cache import CachedChatModel, ResponseCache
+
+            model = CachedChatModel(model, ResponseCache(cache))
     runs = Path(settings.data_dir) / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     model_tag = "" if model is None else f"-{model.name}"
@@ -96,13 +103,23 @@ def eval_rule(
                                chunk=100 if model is None else 1)
     seconds = (datetime.now(timezone.utc) - started).total_seconds()
     metrics = rule_metrics(results)
+    beside = None
+    if mode is Mode.llm:  # graph mode on the very same pairs and openings, for a paired comparison
+        graph_tag = tag.replace(f"-llm{model_tag}-", "-graph-", 1)
+        with err.status("graph mode on the same sample"):
+            graph_results = run_sessions(bench, setup, pairs, seed=seed, workers=workers,
+                                         results_file=runs / f"rule-{graph_tag}.jsonl", chunk=100)
+        beside = {**rule_metrics(graph_results), "ci95": confidence_intervals(graph_results, seed=seed),
+                  "paired_delta": paired_deltas(results, graph_results, seed=seed)}
     command = f"concierge eval rule --dataset {dataset.value} --mode {mode.value}" + (
         f" --split {split}" if split != "test" else "") + (f" --limit {limit}" if limit else "") + (
         f" --seed {seed}" if seed else "")
     out = {"command": command, "date": started.isoformat(timespec="seconds"), "dataset": dataset.value,
            "mode": mode.value, "split": split, "limit": limit, "seed": seed, "workers": workers or "auto",
            "seconds": seconds, "resumed_sessions": resumed, **metrics, "ci95": confidence_intervals(results, seed=seed), "setup": asdict(setup),
-           "tuned_from": tuned_from}
+           "tuned_from": tuned_from,
+           "cache": model.cache.stats() if model is not None and hasattr(model, "cache") else None,
+           "graph_same_sample": beside}
     path = write_rule_report(out, report or Path("reports") / f"rule-{dataset.value}-{mode.value}.md")
     if json:
         print(jsonlib.dumps({**out, "report": str(path)}))

@@ -120,6 +120,7 @@ def eval_sim(
     name: Annotated[str | None, typer.Option(help="Run name for reports/sim-NAME.md (default: the cases file's stem).")] = None,
     report: Annotated[Path | None, typer.Option(help="Markdown report path (default reports/sim-NAME.md; plots go next to it).")] = None,
     fresh: Annotated[bool, typer.Option(help="Discard this configuration's saved sessions and play them again.")] = False,
+    compare_to: Annotated[Path | None, typer.Option(help="An earlier run's results JSONL: check session by session and metric by metric that this run (e.g. a replay from the cache) is identical.")] = None,
     json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
 ) -> None:
     """Simulated users (persona + hidden need) chat with the agent: success, turns, abandonment, reflections, judge.
@@ -150,6 +151,9 @@ def eval_sim(
                f"--mode {mode.value}")
     run = setup.info(records, command=command, sessions=sessions, concurrency=concurrency, seed=seed,
                      started=started, seconds=time.perf_counter() - clock, resumed=resumed)
+    _save_run(setup.out, run)
+    if compare_to is not None:
+        run["comparison"] = _compare(records, compare_to, max_turns)
     _finish(run, records, report or Path("reports") / f"sim-{setup.name}.md", json)
 
 
@@ -235,6 +239,29 @@ def _resumed(setup: SimSetup, sessions: int, seed: int) -> int:
 
     planned = {(c.id, s) for c, s in session_plan(setup.cases, sessions, seed)}
     return sum(1 for key in read_records(setup.out) if key in planned)
+
+
+def _save_run(results_file: Path, run: dict[str, Any]) -> None:
+    """The run's facts (command, wall time, models, cache) beside its results, for a later --compare-to."""
+    results_file.with_suffix(".run.json").write_text(jsonlib.dumps(run, indent=2), encoding="utf-8")
+
+
+def _compare(records: list[dict], earlier: Path, max_turns: int) -> dict[str, Any]:
+    from evals.sim_compare import compare_runs
+
+    try:
+        check = compare_runs(records, earlier, max_turn=max_turns)
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    facts = earlier.with_suffix(".run.json")
+    if facts.is_file():
+        earlier_run = jsonlib.loads(facts.read_text(encoding="utf-8"))
+        if not earlier_run.get("resumed_sessions"):  # a resumed leg's wall time is not the whole run's
+            check["earlier_seconds"] = earlier_run.get("seconds")
+    verdict = "identical" if check["all_metrics_identical"] and not check["differing_sessions"] else "DIFFERENT"
+    err.print(f"compared with {earlier}: {check['identical_sessions']}/{check['matched_sessions']} sessions "
+              f"identical; metrics {verdict}")
+    return check
 
 
 def _finish(run: dict[str, Any], records: list[dict], report: Path, as_json: bool) -> None:

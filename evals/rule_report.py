@@ -42,6 +42,25 @@ def confidence_intervals(results: Sequence[SessionResult], *, seed: int = 0, rou
     return out
 
 
+def paired_deltas(results: Sequence[SessionResult], other: Sequence[SessionResult], *, seed: int = 0,
+                  rounds: int = 1000) -> dict[str, dict[str, float | list[float]]]:
+    """Per metric: mean of `results` minus mean of `other` over the same sessions, with a paired 95%
+    percentile-bootstrap interval (sessions resampled together)."""
+    if len(results) != len(other):
+        raise ValueError("paired results need the same sessions")
+    rng = np.random.default_rng(seed)
+    mine, theirs = per_session(results), per_session(other)
+    n = len(results)
+    draws = [rng.integers(0, n, size=n) for _ in range(rounds)]
+    out = {}
+    for name in mine:
+        diff = mine[name] - theirs[name]
+        means = np.asarray([diff[d].mean() for d in draws])
+        out[name] = {"delta": float(diff.mean()),
+                     "ci95": [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]}
+    return out
+
+
 def write_rule_report(result: dict[str, Any], path: Path) -> Path:
     dataset, mode, ci = result["dataset"], result["mode"], result["ci95"]
     setup = result["setup"]
@@ -80,6 +99,37 @@ def write_rule_report(result: dict[str, Any], path: Path) -> Path:
     for method, (sr, at, h) in ANCHORS.get(dataset, {}).items():
         lines.append(f"| {method} | {sr:.3f} | {at:.2f} | {h:.3f} |")
     lines.append(f"| Concierge `{mode}` | {result['sr15']:.3f} | {result['at']:.2f} | {result['hdcg']:.3f} |")
+    beside = result.get("graph_same_sample")
+    if beside:
+        lines += [
+            "",
+            f"## Beside `graph` mode on the same sample",
+            "",
+            f"The same {result['sessions']:,} pairs with the same openings, played by the CPR policy alone (no LLM). "
+            f"Difference = `{mode}` − `graph`, with a paired bootstrap 95% CI.",
+            "",
+            f"| metric | `{mode}` | `graph` | difference | 95% CI |",
+            "|---|---|---|---|---|",
+        ]
+        for key, label in (("sr5", "SR@5"), ("sr10", "SR@10"), ("sr15", "SR@15"), ("at", "AT"), ("hdcg", "hDCG")):
+            d = beside["paired_delta"][key]
+            lines.append(f"| {label} | {result[key]:.4f} | {beside[key]:.4f} | {d['delta']:+.4f} | "
+                         f"[{d['ci95'][0]:+.4f}, {d['ci95'][1]:+.4f}] |")
+        lines.append(f"| fallback rate | {result['fallback_rate']:.4f} | {beside['fallback_rate']:.4f} | | |")
+        lines.append(f"| ids shown off the path | {result['invalid_ids_shown']} | {beside['invalid_ids_shown']} | | |")
+        lines.append(f"| ids proposed, removed by the gate | {result['invalid_ids_proposed']} | "
+                     f"{beside['invalid_ids_proposed']} | | |")
+        lines.append(f"| mean agent time per turn (ms) | {result['mean_turn_latency_s'] * 1000:.0f} | "
+                     f"{beside['mean_turn_latency_s'] * 1000:.1f} | | |")
+    extra = {k: result[k] for k in ("llm_calls_per_turn", "tokens_per_session", "fallbacks_by_kind") if k in result}
+    if extra.get("llm_calls_per_turn"):
+        lines += ["", f"LLM calls per agent turn: {extra['llm_calls_per_turn']:.2f}; tokens per session: "
+                      f"{extra['tokens_per_session']:.0f}."]
+    if result.get("cache"):
+        c = result["cache"]
+        lines += ["", f"LLM response cache `{c['path']}`: {c['hits']} hits, {c['misses']} misses, {c['stored']} stored."]
+    if extra.get("fallbacks_by_kind"):
+        lines += ["", "Fallbacks by kind: " + ", ".join(f"{k} {v}" for k, v in extra["fallbacks_by_kind"].items()) + "."]
     lines += [
         "",
         "## Policy",

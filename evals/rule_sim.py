@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from conversation.nlu import Understanding
 from conversation.service import ConversationService
@@ -36,6 +36,9 @@ class SessionResult:
     invalid_shown: int
     invalid_proposed: int
     latency_s: float
+    llm_calls: int = 0
+    tokens: int = 0  # prompt + completion tokens of the session's LLM calls
+    fallback_kinds: dict[str, int] = field(default_factory=dict)  # "plan: LLMTimeout" -> count
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -69,6 +72,11 @@ def run_session(service: ConversationService, *, user: str, target: str, target_
             result.latency_s += trace.latency_s
             result.fallbacks += len(trace.fallbacks)
             result.llm_turns += bool(trace.llm_calls)
+            result.llm_calls += len(trace.llm_calls)
+            result.tokens += sum(c.prompt_tokens + c.completion_tokens for c in trace.llm_calls)
+            for kind in trace.fallbacks:
+                kind = kind.split(" (")[0][:80]
+                result.fallback_kinds[kind] = result.fallback_kinds.get(kind, 0) + 1
             result.invalid_proposed += trace.invalid_ids_proposed
             action = reply.action
             if action.kind == "ask" and action.attribute is not None:
@@ -109,6 +117,10 @@ def rule_metrics(results: Sequence[SessionResult], *, max_turns: int = MAX_TURNS
     if n == 0:
         return {"sessions": 0}
     turns = sum(r.recommends + r.asks for r in results)
+    kinds: dict[str, int] = {}
+    for r in results:
+        for kind, count in r.fallback_kinds.items():
+            kinds[kind] = kinds.get(kind, 0) + count
     return {
         "sessions": n,
         "sr5": sum(r.success and r.turn <= 5 for r in results) / n,
@@ -120,4 +132,7 @@ def rule_metrics(results: Sequence[SessionResult], *, max_turns: int = MAX_TURNS
         "invalid_ids_shown": sum(r.invalid_shown for r in results),
         "invalid_ids_proposed": sum(r.invalid_proposed for r in results),
         "mean_turn_latency_s": sum(r.latency_s for r in results) / max(turns, 1),
+        "llm_calls_per_turn": sum(r.llm_calls for r in results) / max(turns, 1),
+        "tokens_per_session": sum(r.tokens for r in results) / n,
+        "fallbacks_by_kind": dict(sorted(kinds.items(), key=lambda kv: -kv[1])),
     }

@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
+from evals.sim_compare import comparison_lines
 from evals.sim_metrics import abandonment_rate, mean_turns, sim_metrics, success_rate
 
 MAX_TRANSCRIPT_TURNS = 24
@@ -161,6 +162,8 @@ def write_sim_report(run: dict, records: Sequence[dict], path: Path) -> Path:
         f"Results: `{run['results_file']}` ({run['resumed_sessions']} sessions resumed from an earlier leg)  ",
         f"LLM cache: {cache.get('hits', 0)} hits, {cache.get('misses', 0)} misses (`{cache.get('path', 'off')}`)", "",
         "## Summary", "", *_summary(run, m), "",
+        *(comparison_lines(run["comparison"], seconds_now=run["seconds"],
+                           seconds_earlier=run["comparison"].get("earlier_seconds")) if run.get("comparison") else []),
         f"![success by turn]({by_turn.name})", "", f"![turns per session]({hist.name})", "",
         "## By source", "", *_breakdown(records, "source"), "",
         "## By persona", "", *_breakdown(records, "persona"), "",

@@ -32,3 +32,15 @@ def tiny_movies() -> Catalog:
         Interaction(user=f"u{n}", item=item_id, rating=4.0) for item_id, c in counts.items() for n in range(c)
     ]
     return Catalog(name="tiny-movies", items=items, interactions=interactions)
+
+
+def lead_reply(opening: str):
+    """A scripted chat step for the reply prompt: `opening`, then on an ask turn a question naming the value
+    the prompt asks about (the service replaces a question about anything else)."""
+    import re
+
+    def answer(request) -> str:
+        asked = re.search(r"question, starting with \"Would you like\", about: (.+?) \(", request.messages[-1].content)
+        return f"{opening} Would you like {asked.group(1)}?" if asked else opening
+
+    return answer

@@ -45,9 +45,31 @@ def test_llm_asks_one_of_the_legal_attributes():
     plan = p.plan(state(), decision)
     assert plan.fallback is None and plan.decision.kind == "ask"
     assert plan.decision.attribute == decision.attributes[1][0]
-    schema = model.calls[0].json_schema
-    assert schema["properties"]["action"]["enum"] == ["ask", "recommend"]
-    assert schema["properties"]["attribute"]["enum"] == ["A1", "A2", "A3"]
+    ask, recommend = model.calls[0].json_schema["anyOf"]
+    assert ask["properties"] == {"action": {"const": "ask"}, "attribute": {"type": "string", "enum": ["A1", "A2", "A3"]}}
+    assert recommend["required"] == ["action", "items"] and recommend["additionalProperties"] is False
+    assert recommend["properties"]["items"]["maxItems"] == 3
+
+
+def test_schema_has_one_branch_per_legal_action_and_compiles_to_a_grammar():
+    from agent.planner import planner_schema
+
+    only_ask = planner_schema(["ask"], 2, 0, 3)
+    assert only_ask["required"] == ["action", "attribute"] and "anyOf" not in only_ask
+    full = planner_schema(["ask", "recommend", "search"], 5, 8, 3)
+    assert [b["properties"]["action"]["const"] for b in full["anyOf"]] == ["ask", "recommend", "search"]
+    llama_cpp = __import__("pytest").importorskip("llama_cpp")
+    grammar = llama_cpp.LlamaGrammar.from_json_schema(json.dumps(full), verbose=False)
+    assert grammar is not None
+
+
+def test_no_llm_call_when_every_candidate_fits_in_one_list():
+    few = CPRPolicy(CAT, PolicyConfig(recommend_below=50, legal_attributes=3))
+    decision = few.decide(state())
+    assert decision.kind == "recommend" and len(decision.candidates) == 4
+    model = ScriptedChatModel([])
+    plan = LLMPlanner(model, load_prompt("planner.v1"), CAT, list_size=4).plan(state(), decision)
+    assert plan.decision is decision and plan.fallback is None and model.calls == []
 
 
 def test_recommended_numbers_are_gated_and_filled_from_cpr():
@@ -78,7 +100,7 @@ def test_searches_are_capped():
                        max_tool_calls=2)
     plan = p.plan(state(), decision)
     assert len(plan.tool_calls) == 2 and plan.fallback is None
-    assert "search" not in model.calls[-1].json_schema["properties"]["action"]["enum"]
+    assert [b["properties"]["action"]["const"] for b in model.calls[-1].json_schema["anyOf"]] == ["ask", "recommend"]
 
 
 def test_invalid_output_and_timeouts_fall_back_to_cpr():
@@ -92,12 +114,13 @@ def test_invalid_output_and_timeouts_fall_back_to_cpr():
 
 def test_service_in_llm_mode_traces_the_planner_and_flags_fallbacks():
     model = ScriptedChatModel([json.dumps({"action": "recommend", "items": [2, 1]}), LLMTimeout("slow")])
-    config = ServiceConfig(policy=PolicyConfig(recommend_below=1, list_size=2), mode="llm", phrase=False)
+    config = ServiceConfig(policy=PolicyConfig(recommend_below=50, list_size=1), mode="llm", phrase=False)
     service = ConversationService(CAT, model=model, config=config)
     sid = service.start()
-    first = service.respond_structured(sid, Understanding(accepted=[Attr(type="genre", value="Animation")]))
-    assert first.action.kind == "recommend" and [r.item_id for r in first.action.items][:1] == ["2"]
+    comedies = service.policy.decide(state()).candidates  # four comedies in the ranker's order
+    first = service.respond_structured(sid, Understanding(accepted=[Attr(type="genre", value="Comedy")]))
+    assert first.action.kind == "recommend" and [r.item_id for r in first.action.items] == [comedies[1]]
     assert [c.purpose for c in first.trace.llm_calls] == ["plan"] and not first.trace.degraded
     second = service.respond_structured(sid, Understanding(reject_shown=True))
     assert second.trace.degraded and second.trace.fallbacks == ["plan: LLMTimeout"]
-    assert not {r.item_id for r in second.action.items} & {"1", "2"}
+    assert [r.item_id for r in second.action.items] and comedies[1] not in {r.item_id for r in second.action.items}

@@ -146,3 +146,21 @@ def test_an_ask_turn_whose_lead_is_not_a_question_gets_the_template_question():
     lead = result.text.splitlines()[0]
     assert lead.endswith("?") and result.action.attribute.value in lead
     assert result.trace.fallbacks == ["reply: not a question"] and result.trace.degraded
+
+
+def test_an_ask_turn_whose_question_names_another_attribute_gets_the_template_question():
+    model = ScriptedChatModel(default="Would you like a western?")  # not what the policy chose to ask
+    service = _service(model, recommend_below=1, max_questions=1)
+    result = service.respond(service.start(), "something funny")
+    assert result.action.kind == "ask" and result.action.attribute.value != "Western"
+    lead = result.text.splitlines()[0]
+    assert lead.endswith("?") and result.action.attribute.value in lead
+    assert result.trace.fallbacks == ["reply: asks about another attribute"]
+
+
+def test_a_question_naming_the_asked_value_in_other_words_is_kept():
+    from agent.reply import mentions
+
+    assert mentions("Would you like a 90s film?", "1990s") and mentions("Any zombies for you?", "zombie")
+    assert mentions("Would you like a sci-fi movie?", "Sci-Fi")
+    assert not mentions("Would you like an adventure movie?", "Action")

@@ -11,11 +11,11 @@ from agent.llm import ScriptedChatModel
 from agent.policy import PolicyConfig
 from conversation.service import ConversationService, ServiceConfig
 from tests.browser import CHROMIUM_ARGS, SlowTokens, chromium_path, free_port, local_only, running_server, serving
-from tests.helpers import tiny_movies
+from tests.helpers import lead_reply, tiny_movies
 
 REPO = Path(__file__).resolve().parents[1]
 SCREENSHOTS = REPO / "reports" / "screenshots"
-REPLY = "Sure, I can help you narrow that down. Shall we look at what fits best so far?"  # a question: ask turns need one
+REPLY = lead_reply("Sure, I can help you narrow that down.")  # ask turns: a question naming the asked value
 
 pytestmark = pytest.mark.browser
 

@@ -10,13 +10,13 @@ from agent.llm import ScriptedChatModel
 from agent.policy import PolicyConfig
 from conversation.service import ConversationService, ServiceConfig
 from conversation.state import Action, Recommendation, Trace, TurnResult
-from tests.helpers import tiny_movies
+from tests.helpers import lead_reply, tiny_movies
 
 
 @pytest.fixture(scope="module")
 def service():
     config = ServiceConfig(policy=PolicyConfig(recommend_below=2, max_questions=2))
-    return ConversationService(tiny_movies(), model=ScriptedChatModel(default="Happy to help. Would you like that?"), config=config)
+    return ConversationService(tiny_movies(), model=ScriptedChatModel(default=lead_reply("Happy to help.")), config=config)
 
 
 @pytest.fixture(scope="module")
