@@ -56,6 +56,11 @@ def planner_schema(actions: list[str], n_attributes: int, n_candidates: int, max
     return branches[0] if len(branches) == 1 else {"anyOf": branches}
 
 
+def planner_branches(schema: dict) -> dict[str, dict]:
+    """{action: its branch's properties} of a planner schema (for fakes and inspection)."""
+    return {b["properties"]["action"]["const"]: b["properties"] for b in schema.get("anyOf", [schema])}
+
+
 def _branch(action: str, **fields: dict) -> dict:
     return {"type": "object", "properties": {"action": {"const": action}, **fields},
             "required": ["action", *fields], "additionalProperties": False}
@@ -86,12 +91,13 @@ class LLMPlanner:
                 return plan
             if decision.kind == "recommend" and not can_search and len(candidates) <= self.list_size:
                 return plan  # every candidate fits in one list: nothing for the LLM to decide
-            messages = self.prompt.render(
+            provided = dict(
                 accepted=[a.value for a in state.accepted], rejected=[a.value for a in state.rejected],
                 wishes=state.wishes[-2:], count=len(candidates), attributes=[str(a.value) for a, _h in legal],
                 candidates=[self.catalog.items[i].title for i in shown], can_search=can_search,
-                list_size=min(self.config.max_picks, len(shown)),
+                list_size=min(self.config.max_picks, len(shown)), advice=_advice(decision, legal),
             )
+            messages = self.prompt.render(**{k: v for k, v in provided.items() if k in self.prompt.variables})
             schema = planner_schema(actions, len(legal), len(shown), self.config.max_picks)
             try:
                 reply = self.model.chat(messages, json_schema=schema, max_tokens=self.config.max_tokens,
@@ -130,6 +136,7 @@ class LLMPlanner:
                 else:
                     picked.append(shown[index])
             plan.invalid_proposed += invalid
+            picked = picked[: self.config.max_picks]
             scores = dict(decision.ranked)
             rest = [i for i in candidates if i not in picked]
             ids = (picked + rest)[: self.list_size]
@@ -152,6 +159,20 @@ class LLMPlanner:
         allowed = set(candidates)
         hits = [i for i in result.ids if i in allowed]
         return hits + [i for i in candidates if i not in set(hits)]
+
+
+# What the planner can show a prompt; a prompt declares the subset it uses.
+PLANNER_VARIABLES = frozenset({"accepted", "rejected", "wishes", "count", "attributes", "candidates", "can_search",
+                               "list_size", "advice"})
+
+
+def _advice(decision: Decision, legal) -> str:
+    """CPR's own choice in the planner's terms: "ask A2" or "recommend"."""
+    if decision.kind == "ask" and decision.attribute is not None:
+        for n, (attr, _h) in enumerate(legal, 1):
+            if attr == decision.attribute:
+                return f"ask A{n}"
+    return "recommend"
 
 
 def _parse(text: str) -> dict | None:

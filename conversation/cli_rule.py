@@ -44,6 +44,7 @@ def eval_rule(
     tune_limit: Annotated[int, typer.Option(min=100, help="Validation pairs used for tuning.")] = 1000,
     data_root: Annotated[Path, typer.Option(help="Folder holding lastfm/ and lastfm_star/.")] = LASTFM_ROOT,
     fresh: Annotated[bool, typer.Option(help="Ignore results saved by an earlier, interrupted run.")] = False,
+    planner_prompt: Annotated[str, typer.Option(help="llm mode: the planner's prompt id (planner.v1, planner.v2, ...).")] = "planner.v1",
     cache: Annotated[Path | None, typer.Option(help="llm mode: LLM response cache (SQLite) that stores every call and replays "
                                                      "those it holds; `concierge ab --cache` with the same file then replays "
                                                      "the sessions of its planner.v1 arm.")] = None,
@@ -76,6 +77,13 @@ def eval_rule(
     if mode is Mode.llm:
         from agent.backends import build_chat_model
         from agent.llm import LLMError
+        from agent.prompts import PromptError, load_prompt
+
+        try:
+            load_prompt(planner_prompt)
+        except PromptError as exc:
+            err.print(f"[bold red]error:[/] {exc}")
+            raise typer.Exit(2) from None
 
         try:
             with err.status("loading the chat model"):
@@ -89,7 +97,7 @@ def eval_rule(
             model = CachedChatModel(model, ResponseCache(cache))
     runs = Path(settings.data_dir) / "runs"
     runs.mkdir(parents=True, exist_ok=True)
-    model_tag = "" if model is None else f"-{model.name}"
+    model_tag = "" if model is None else f"-{model.name}" + ("" if planner_prompt == "planner.v1" else f"-{planner_prompt}")
     tag = f"{dataset.value}-{mode.value}{model_tag}-{split}-{limit or 'all'}-s{seed}-" + "-".join(f"{v}" for v in asdict(setup).values())
     results_file = runs / f"rule-{tag}.jsonl"
     if fresh and results_file.exists():
@@ -100,7 +108,7 @@ def eval_rule(
         task = bar.add_task(f"{dataset.value} {mode.value} sessions", total=len(pairs))
         results = run_sessions(bench, setup, pairs, seed=seed, workers=workers, results_file=results_file,
                                on_progress=lambda n: bar.advance(task, n), model=model, mode=mode.value,
-                               chunk=100 if model is None else 1)
+                               chunk=100 if model is None else 1, planner_prompt=planner_prompt)
     seconds = (datetime.now(timezone.utc) - started).total_seconds()
     metrics = rule_metrics(results)
     beside = None
@@ -113,11 +121,13 @@ def eval_rule(
                   "paired_delta": paired_deltas(results, graph_results, seed=seed)}
     command = f"concierge eval rule --dataset {dataset.value} --mode {mode.value}" + (
         f" --split {split}" if split != "test" else "") + (f" --limit {limit}" if limit else "") + (
-        f" --seed {seed}" if seed else "")
+        f" --seed {seed}" if seed else "") + (
+        f" --planner-prompt {planner_prompt}" if mode is Mode.llm and planner_prompt != "planner.v1" else "")
     out = {"command": command, "date": started.isoformat(timespec="seconds"), "dataset": dataset.value,
            "mode": mode.value, "split": split, "limit": limit, "seed": seed, "workers": workers or "auto",
            "seconds": seconds, "resumed_sessions": resumed, **metrics, "ci95": confidence_intervals(results, seed=seed), "setup": asdict(setup),
            "tuned_from": tuned_from,
+           "planner_prompt": planner_prompt if mode is Mode.llm else None,
            "cache": model.cache.stats() if model is not None and hasattr(model, "cache") else None,
            "graph_same_sample": beside}
     path = write_rule_report(out, report or Path("reports") / f"rule-{dataset.value}-{mode.value}.md")

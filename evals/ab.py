@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agent.planner import PLANNER_VARIABLES
 from agent.prompts import PromptError, known_prompts, load_prompt
 from conversation.service import ConversationService, ServiceConfig
 from evals.ab_report import compare
@@ -31,6 +32,8 @@ COMPONENTS: dict[str, tuple[str, str]] = {
     "rerank": ("rerank_prompt", "rerank.v1"),
     "nlu": ("nlu_prompt", "extract.v1"),
 }
+# Components that offer their prompts more variables than the reference declares.
+OFFERED: dict[str, frozenset[str]] = {"planner": PLANNER_VARIABLES}
 # What a component needs to run at all: the planner only in `llm` mode, the NLU only on free text.
 NEEDS: dict[str, dict[str, str]] = {"planner": {"mode": "llm"}, "nlu": {"simulator": "llm"}}
 
@@ -61,10 +64,20 @@ def parse_variants(specs: Sequence[str]) -> list[Variant]:
 
 
 def component_prompts(component: str) -> list[str]:
-    """Known prompt ids a component can load (same declared variables as its reference prompt)."""
+    """Known prompt ids a component can load: the same declared variables as its reference prompt, or for a
+    component that offers more (the planner), a subset of what it offers within the reference's family."""
     _field, reference = _component(component)
     wanted = set(load_prompt(reference).variables)
-    return [p for p in known_prompts() if set(load_prompt(p).variables) == wanted]
+    offered = OFFERED.get(component)
+    family = reference.split(".")[0] + "."
+
+    def fits(prompt_id: str) -> bool:
+        declared = set(load_prompt(prompt_id).variables)
+        if offered is not None and prompt_id.startswith(family):
+            return declared <= offered
+        return declared == wanted
+
+    return [p for p in known_prompts() if fits(p)]
 
 
 def check_variant(component: str, prompt_id: str) -> None:

@@ -13,7 +13,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -82,10 +82,13 @@ def load_bench(dataset: str, *, root: Path, data_dir: Path) -> Bench:
     return Bench(catalog, graph, RankerScorer(ranker, graph, PopularityScorer(catalog, graph)))
 
 
-def make_service(bench: Bench, setup: RuleSetup, *, model=None, mode: str = "graph") -> ConversationService:
+def make_service(bench: Bench, setup: RuleSetup, *, model=None, mode: str = "graph",
+                 planner_prompt: str | None = None) -> ConversationService:
     """The real service over the benchmark catalog; in `llm` mode the planner picks among CPR's actions
     (no phrasing: the rule simulator reads the structured action only)."""
     config = ServiceConfig(policy=setup.policy(), mode=mode, phrase=False)
+    if planner_prompt:
+        config = replace(config, planner_prompt=planner_prompt)
     service = ConversationService(bench.catalog, model=model, config=config, scorer=bench.scorer)
     service.policy.graph = bench.graph  # share the one graph
     return service
@@ -116,7 +119,7 @@ def _run_chunk(chunk: Sequence[tuple[str, str]], seed: int) -> list[dict]:
 def run_sessions(bench: Bench, setup: RuleSetup, pairs: Sequence[tuple[str, str]], *, seed: int = 0,
                  workers: int = 0, results_file: Path | None = None, chunk: int = 100,
                  on_progress: Callable[[int], None] | None = None, model=None,
-                 mode: str = "graph") -> list[SessionResult]:
+                 mode: str = "graph", planner_prompt: str | None = None) -> list[SessionResult]:
     """Run (or resume) the sessions; returns every result in `pairs` order."""
     done: dict[tuple[str, str], dict] = {}
     if results_file is not None and results_file.is_file():
@@ -127,7 +130,8 @@ def run_sessions(bench: Bench, setup: RuleSetup, pairs: Sequence[tuple[str, str]
     todo = [p for p in pairs if p not in done]
     if on_progress:
         on_progress(len(pairs) - len(todo))
-    _WORKER.update(bench=bench, service=make_service(bench, setup, model=model, mode=mode))
+    _WORKER.update(bench=bench, service=make_service(bench, setup, model=model, mode=mode,
+                                                                planner_prompt=planner_prompt))
     sink = results_file.open("a", encoding="utf-8") if results_file is not None else None
     try:
         chunks = [todo[i : i + chunk] for i in range(0, len(todo), chunk)]

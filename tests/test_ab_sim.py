@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 import agent.backends
 import retrieval.loaders
 from agent.llm import ChatRequest, ScriptedChatModel
+from agent.planner import planner_branches
 from conversation.cli import app
 from conversation.service import ServiceConfig
 from evals.ab import ABError, Variant, check_variant, run_sim_ab, summarise
@@ -34,10 +35,11 @@ def any_fake(request: ChatRequest) -> str:
     props = schema.get("properties", {})
     if "relevance" in props:
         return json.dumps({"relevance": 4, "naturalness": 3, "faithfulness": 5})
-    if "action" in props:
-        if "Rule 1" in request.messages[0].content and "ask" in props["action"]["enum"]:
+    if "anyOf" in schema or "action" in props:
+        actions = planner_branches(schema)
+        if "Rule 1" in request.messages[0].content and "ask" in actions:
             return json.dumps({"action": "ask", "attribute": "A1"})
-        return json.dumps({"action": "recommend", "items": props["items"]["items"]["enum"][:5]})
+        return json.dumps({"action": "recommend", "items": actions["recommend"]["items"]["items"]["enum"][:5]})
     return "Something creepy from the eighties, please."
 
 

@@ -13,7 +13,7 @@ from conversation.service import ConversationService, ServiceConfig
 from evals.bench_chat import follow_up, openings, run_chat_bench
 from evals.bench_chat_report import verdicts, write_chat_report
 from tests.api_support import write_tiny_catalog
-from tests.helpers import tiny_movies
+from tests.helpers import lead_reply, tiny_movies
 
 
 def _service(model) -> ConversationService:
@@ -30,9 +30,14 @@ def test_openings_use_the_catalog_vocabulary():
 
 
 def test_run_counts_turns_calls_tokens_and_degraded_turns():
-    replies = [ChatReply(text="Would you like this?", usage=Usage(prompt_tokens=50, completion_tokens=4))] * 6
+    lead = lead_reply("Good choice.")  # names the asked value on ask turns, as the service requires
+
+    def reply(request):
+        return ChatReply(text=lead(request), usage=Usage(prompt_tokens=50, completion_tokens=4))
+
+    replies = [reply] * 6
     model = ScriptedChatModel(["Warm-up lead?", *replies[:3], LLMTimeout("too slow"), *replies[3:]],
-                              default="Another lead?")
+                              default=lead_reply("Another lead."))
     result = run_chat_bench(_service(model), conversations=2, turns=4)
     assert result["turns"] == 8 and len(result["samples"]) == 8
     assert len(model.calls) == 1 + 8  # one warm-up call, then one reply call a turn

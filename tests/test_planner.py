@@ -124,3 +124,18 @@ def test_service_in_llm_mode_traces_the_planner_and_flags_fallbacks():
     second = service.respond_structured(sid, Understanding(reject_shown=True))
     assert second.trace.degraded and second.trace.fallbacks == ["plan: LLMTimeout"]
     assert [r.item_id for r in second.action.items] and comedies[1] not in {r.item_id for r in second.action.items}
+
+
+def test_a_prompt_may_declare_the_policys_choice_and_sees_cprs_question():
+    decision = POLICY.decide(state())
+    model = ScriptedChatModel([json.dumps({"action": "ask", "attribute": "A1"})])
+    plan = LLMPlanner(model, load_prompt("planner.v3"), CAT, list_size=3).plan(state(), decision)
+    assert plan.decision.attribute == decision.attribute
+    assert "Policy's choice: ask A1." in model.calls[0].messages[-1].content  # CPR asks its best split, A1
+
+
+def test_planner_variants_of_the_ab_include_one_with_more_variables():
+    from evals.ab import component_prompts
+
+    assert {"planner.v1", "planner.v2", "planner.v3"} <= set(component_prompts("planner"))
+    assert "rerank.v1" not in component_prompts("planner")

@@ -16,11 +16,11 @@ from retrieval.catalog import Catalog, Interaction, Item
 from retrieval.ranker import Ranker, RankerConfig
 
 
-def music() -> Catalog:
-    """24 artists over 6 tags; two taste groups in train; test targets inside each group's taste."""
+def music(n_items: int = 24) -> Catalog:
+    """24 (or more) artists over 6 tags; two taste groups in train; test targets inside each group's taste."""
     tags = ["rock", "pop", "jazz", "metal", "indie", "folk"]
     items = [Item(id=str(n), title=f"Artist {n}", attributes={"tag": [tags[n % 6], tags[(n // 6) % 6]]})
-             for n in range(24)]
+             for n in range(n_items)]
     train = [Interaction(user=f"u{u}", item=str(i)) for u in range(8) for i in (range(0, 12, 2) if u % 2 else range(1, 12, 2))]
     test = [Interaction(user=f"u{u}", item=str(12 + u)) for u in range(8)]
     valid = [Interaction(user=f"u{u}", item=str(20 + u % 4)) for u in range(8)]
@@ -104,9 +104,15 @@ def test_llm_mode_goes_through_the_planner_and_never_shows_off_path_ids(bench):
 
     from agent.llm import ScriptedChatModel
 
-    model = ScriptedChatModel(default=json.dumps({"action": "recommend", "items": [1, 2, 3, 42]}))
+    catalog = music(96)  # more candidates than one list holds, so the planner has something to decide
+    graph = ItemAttributeGraph(catalog, types=("tag",))
+    ranker = Ranker.train(catalog, config=RankerConfig(l2=1.0))
+    bench = Bench(catalog, graph, RankerScorer(ranker, graph, PopularityScorer(catalog, graph)))
+    model = ScriptedChatModel(default=json.dumps({"action": "recommend", "items": [1, 42, 2, 3]}))
     results = run_sessions(bench, RuleSetup(), session_pairs(bench.catalog, "test"), workers=1, model=model,
                            mode="llm", chunk=1)
-    assert all(r.llm_turns == r.asks + r.recommends for r in results)
+    # the planner is asked on every turn except when all candidates fit in one list (nothing to decide)
+    assert all(r.llm_turns <= r.asks + r.recommends for r in results) and sum(r.llm_turns for r in results) > 0
+    assert all(r.llm_calls == r.llm_turns for r in results)
     assert sum(r.invalid_proposed for r in results) > 0 and sum(r.invalid_shown for r in results) == 0
     assert rule_metrics(results)["fallback_rate"] == 0.0
