@@ -20,6 +20,7 @@ err = Console(stderr=True)
 
 def eval_nlu(
     modes: Annotated[str, typer.Option(help="Comma-separated readers: matcher, llm, combined.")] = "matcher,llm,combined",
+    sets: Annotated[str, typer.Option(help="Comma-separated message sets: labelled (development), heldout.")] = "labelled,heldout",
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N labelled messages.")] = None,
     report: Annotated[Path, typer.Option(help="Where the Markdown report goes.")] = Path("reports/nlu.md"),
     json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
@@ -31,21 +32,27 @@ def eval_nlu(
     The LLM and combined readers send the same request for a message; through the response cache the
     model answers it once, and a rerun replays every answer."""
     from agent.prompts import load_prompt
-    from conversation.nlu import Lexicon
-    from conversation.nlu_llm import AttributeShortlist
+    from conversation.nlu import Lexicon, understand
+    from conversation.nlu_llm import AttributeShortlist, needs_llm
     from conversation.settings import Settings
-    from evals.nlu_eval import MODES, Reader, askable_attributes, load_examples, predict, score, write_nlu_report
+    from conversation.state import ConvState
+    from evals.nlu_eval import MODES, SETS, Reader, askable_attributes, load_examples, predict, score, write_nlu_report
     from retrieval.loaders import load_catalog
 
     chosen = [m.strip() for m in modes.split(",") if m.strip()]
     if not chosen or set(chosen) - set(MODES):
         err.print(f"[bold red]error:[/] --modes takes {', '.join(MODES)}; got {modes!r}")
         raise typer.Exit(2)
+    chosen_sets = [x.strip() for x in sets.split(",") if x.strip()]
+    if not chosen_sets or set(chosen_sets) - set(SETS):
+        err.print(f"[bold red]error:[/] --sets takes {', '.join(SETS)}; got {sets!r}")
+        raise typer.Exit(2)
     settings = Settings()
-    examples = load_examples()[:limit]
-    needs_llm = any(m != "matcher" for m in chosen)
+    by_set = {name: load_examples(SETS[name])[:limit] for name in chosen_sets}
+    examples = [e for block in by_set.values() for e in block]
+    uses_llm = any(m != "matcher" for m in chosen)
     model, prompt, embedder = None, None, None
-    if needs_llm:
+    if uses_llm:
         from agent.backends import build_chat_model
         from retrieval.embeddings import SentenceTransformerEmbedder
 
@@ -62,14 +69,21 @@ def eval_nlu(
         shortlist = AttributeShortlist(askable_attributes(catalog, lexicon), embedder) if embedder else None
         readers[name] = Reader(lexicon, shortlist)
     calls: list = []
-    result_modes = {}
-    for mode in chosen:
-        predictions = [predict(mode, ex, readers[ex.dataset], model=model, prompt=prompt, on_llm=calls.append)
-                       for ex in track(examples, description=f"{mode} reader", console=err, disable=mode == "matcher")]
-        result_modes[mode] = score(examples, predictions)
-    result = {"command": "concierge eval nlu" + (f" --modes {modes}" if modes != "matcher,llm,combined" else ""),
-              "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "examples": len(examples),
-              "by_dataset": dict(Counter(e.dataset for e in examples)), "modes": result_modes}
+    blocks = {}
+    for set_name, block in by_set.items():
+        result_modes = {}
+        for mode in chosen:
+            predictions = [predict(mode, ex, readers[ex.dataset], model=model, prompt=prompt, on_llm=calls.append)
+                           for ex in track(block, description=f"{set_name}: {mode} reader", console=err,
+                                           disable=mode == "matcher")]
+            result_modes[mode] = score(block, predictions)
+        asked = sum(needs_llm(understand(ex.text, ConvState(session_id="nlu-eval"), readers[ex.dataset].lexicon), ex.text)
+                    for ex in block)
+        blocks[set_name] = {"examples": len(block), "by_dataset": dict(Counter(e.dataset for e in block)),
+                            "modes": result_modes, "llm_asked": asked if "combined" in chosen else None}
+    result = {"command": "concierge eval nlu" + (f" --modes {modes}" if modes != "matcher,llm,combined" else "")
+              + (f" --sets {sets}" if sets != "labelled,heldout" else ""),
+              "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "sets": blocks}
     if calls:
         latencies = [c.trace.latency_s for c in calls if c.trace is not None]
         cache = getattr(model, "cache", None)
@@ -81,6 +95,8 @@ def eval_nlu(
     if json:
         print(jsonlib.dumps({**result, "report": str(path)}))
         return
-    for mode, row in result_modes.items():
-        err.print(f"{mode}: F1 all {row['all']['f1']:.3f} (liked {row['liked']['f1']:.3f}, disliked {row['disliked']['f1']:.3f})")
+    for set_name, block in blocks.items():
+        for mode, row in block["modes"].items():
+            err.print(f"{set_name} {mode}: F1 all {row['all']['f1']:.3f} (liked {row['liked']['f1']:.3f}, "
+                      f"disliked {row['disliked']['f1']:.3f})")
     err.print(f"report written to {path}")

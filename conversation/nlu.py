@@ -16,7 +16,13 @@ from retrieval.catalog import Catalog
 MAX_NGRAM = 4
 _NEGATION = re.compile(
     r"\b(not|no|don'?t|do not|doesn'?t|without|anything but|except|hate|hates|dislike|avoid|never|"
-    r"isn'?t|nothing|none|skip|other than|rather not|instead of)\b"
+    r"isn'?t|nothing|none|skip|other than|rather not|instead of|can'?t stand|cannot stand|sick of|tired of|"
+    r"not a fan of)\b"
+)
+# A negation that follows what it negates: "war films are not my thing", "jazz isn't for me".
+_POSTFIX_NEGATION = re.compile(
+    r"\b(is|are|s|re)\s+(not|n'?t)\s+(really\s+)?(my thing|for me|my cup of tea|my style|my taste)\b|"
+    r"\b(isn'?t|aren'?t)\s+(really\s+)?(my thing|for me|my cup of tea|my style|my taste)\b"
 )
 _CLAUSE_SPLIT = re.compile(r"[.;!?,]|\bbut\b|\bhowever\b")
 _YES = re.compile(r"^\s*(yes|yeah|yep|yup|sure|ok|okay|please|definitely|of course|absolutely|y|sounds good)\b")
@@ -96,11 +102,13 @@ def understand(text: str, state: ConvState, lexicon: Lexicon) -> Understanding:
     lowered = text.lower().strip()
     result = Understanding()
     for clause in _clauses(lowered):
-        negated_from = _negation_offset(clause)
+        negated_from = 0 if _POSTFIX_NEGATION.search(clause) else _negation_offset(clause)
         for offset, attr in lexicon.find(clause):
             bucket = result.rejected if negated_from is not None and offset >= negated_from else result.accepted
             if attr not in bucket:
                 bucket.append(attr)
+    # Said both ways ("no musicals, I can't stand singing" before the fix): the explicit "no" wins.
+    result.accepted = [a for a in result.accepted if a not in result.rejected]
     if state.last_action == "ask" and state.last_asked is not None and not (result.accepted or result.rejected):
         if _SKIP.search(lowered):
             result.skip_asked = True

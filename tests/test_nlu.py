@@ -57,3 +57,16 @@ def test_text_without_attributes_becomes_a_wish():
 
 def test_stopwords_alone_match_nothing():
     assert not _u("a movie please").accepted
+
+
+def test_a_negation_after_what_it_negates():
+    for text in ("comedies are not my thing", "comedy isn't for me", "funny films are not really my style"):
+        u = understand(text, ConvState(session_id="s"), LEX)
+        assert u.accepted == [] and [a.value for a in u.rejected] == ["Comedy"], text
+    u = understand("comedies are not my thing, give me animation", ConvState(session_id="s"), LEX)
+    assert [a.value for a in u.rejected] == ["Comedy"] and [a.value for a in u.accepted] == ["Animation"]
+
+
+def test_said_both_ways_the_dislike_wins():
+    u = understand("no comedy, I can't stand funny films", ConvState(session_id="s"), LEX)
+    assert [a.value for a in u.rejected] == ["Comedy"] and u.accepted == []

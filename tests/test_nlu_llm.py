@@ -68,3 +68,16 @@ def test_labelled_set_is_large_enough_and_scored_by_polarity():
     assert flipped["all"]["tp"] == 0 and flipped["all"]["fp"] == 2 and flipped["all"]["fn"] == 2
     exact = score(ex, [({"genre=Comedy"}, {"genre=Horror"})])
     assert exact["all"]["f1"] == 1.0
+
+
+def test_small_talk_is_not_sent_to_the_llm():
+    from conversation.nlu_llm import is_small_talk, needs_llm
+
+    for text in ("hi there", "Hello!", "surprise me", "whatever is good", "😂🎬", "ok", "no idea really"):
+        assert is_small_talk(text) and not needs_llm(Understanding(), text), text
+    for text in ("Je voudrais une comédie", "a tearjerker", "hi, I want a horror film", "こんにちは"):
+        assert not is_small_talk(text) and needs_llm(Understanding(), text), text
+    shortlist = AttributeShortlist(sorted(set(LEX.phrases.values()), key=str), HashingEmbedder())
+    model = ScriptedChatModel([])
+    out = read_message("hi there", ConvState(session_id="s"), LEX, shortlist=shortlist, model=model, prompt=PROMPT)
+    assert model.calls == [] and out.understanding.accepted == []
