@@ -103,6 +103,14 @@ def reflection_honoured(reflection: dict, turns: Sequence[dict], attrs_of: Calla
     return all(not (set(t["shown"]) & shown) and t.get("asked") not in asked for t in later)
 
 
+def _kinds(records: Sequence[Record]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for r in records:
+        for kind, n in (r.get("agent_fallback_kinds") or {}).items():
+            out[kind] = out.get(kind, 0) + n
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
 def sim_metrics(records: Sequence[Record], *, max_turn: int = 14) -> dict:
     """Every headline metric of a simulated-user run."""
     n = len(records)
@@ -132,5 +140,6 @@ def sim_metrics(records: Sequence[Record], *, max_turn: int = 14) -> dict:
         "latency_per_session_s": per_session(records, "latency_s"),
         "latency_per_success_s": per_success(records, "latency_s"),
         "agent_fallbacks": sum(r.get("agent_fallbacks", 0) for r in records),
+        "agent_fallback_kinds": _kinds(records),
         "success_by_turn": success_by_turn(records, max_turn),
     }

@@ -136,7 +136,9 @@ def _summary(run: dict, m: dict) -> list[str]:
         f"| judge failures (no valid ratings) | {m['judge_failures']} |",
         f"| latency per session / per success (s) | {_fmt(m['latency_per_session_s'], 2)} / "
         f"{_fmt(m['latency_per_success_s'], 2)} |",
-        f"| agent fallbacks (LLM failures degraded to templates) | {m['agent_fallbacks']} |",
+        f"| agent fallbacks (LLM steps replaced by templates or CPR) | {m['agent_fallbacks']}"
+        + (" (" + ", ".join(f"{k}: {v}" for k, v in m["agent_fallback_kinds"].items()) + ")"
+           if m.get("agent_fallback_kinds") else "") + " |",
         f"| wall time of this leg (s) | {run['seconds']:.1f} |",
     ]
 

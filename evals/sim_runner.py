@@ -190,6 +190,7 @@ class _Tally:
         self.agent_tokens = self.sim_tokens = self.invalid = self.leaks = self.redactions = self.fallbacks = 0
         self.agent_latency = self.sim_latency = 0.0
         self.sim_fallbacks: list[str] = []
+        self.agent_fallback_kinds: dict[str, int] = {}
         self.agent_prompts: set[str] = set()
         self.reflections: list[dict] = []
         self.accepted: str | None = None
@@ -207,6 +208,8 @@ class _Tally:
         self.agent_prompts.update(c.prompt_id for c in trace.llm_calls)
         self.agent_latency += trace.latency_s
         self.fallbacks += len(trace.fallbacks)
+        for kind in trace.fallbacks:
+            self.agent_fallback_kinds[kind] = self.agent_fallback_kinds.get(kind, 0) + 1
 
 
 def _record(case: SimCase, seed: int, service: ConversationService, simulator: Simulator, judge: LLMJudge | None,
@@ -243,7 +246,8 @@ def _record(case: SimCase, seed: int, service: ConversationService, simulator: S
         "latency_by_role": {"agent": round(tally.agent_latency, 4), "simulator": round(tally.sim_latency, 4),
                             "judge": round(judge_latency, 4)},
         "leak_count": tally.leaks, "redactions": tally.redactions,
-        "agent_fallbacks": tally.fallbacks, "simulator_fallbacks": tally.sim_fallbacks,
+        "agent_fallbacks": tally.fallbacks, "agent_fallback_kinds": tally.agent_fallback_kinds,
+        "simulator_fallbacks": tally.sim_fallbacks,
         "models": {"agent": service.model.name if service.model is not None else "none",
                    "simulator": simulator.model_name, "judge": judge.model_name if judge else None},
         "prompts": {"agent": sorted(tally.agent_prompts), "simulator": simulator.prompt_id,
