@@ -189,6 +189,7 @@ class SimSetup:
             "prompts": {"agent": sorted({p for r in records for p in r["prompts"]["agent"]}),
                         "simulator": self.prompts[0], "judge": self.prompts[1] if self.judge else None},
             "cache": self.store.stats() if self.store is not None else None,
+            "code": code_version(),
         }
 
 
@@ -239,6 +240,20 @@ def _resumed(setup: SimSetup, sessions: int, seed: int) -> int:
 
     planned = {(c.id, s) for c, s in session_plan(setup.cases, sessions, seed)}
     return sum(1 for key in read_records(setup.out) if key in planned)
+
+
+def code_version() -> str | None:
+    """The commit the code ran at ("+dirty" with uncommitted changes): a replay is exact only on the same code."""
+    import subprocess
+
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=REPO, capture_output=True, text=True,
+                              timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
+                               capture_output=True, text=True, timeout=5, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head + ("+dirty" if dirty else "")
 
 
 def _save_run(results_file: Path, run: dict[str, Any]) -> None:

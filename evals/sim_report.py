@@ -162,6 +162,7 @@ def write_sim_report(run: dict, records: Sequence[dict], path: Path) -> Path:
         f"Prompts: simulator `{run['prompts']['simulator']}`, judge `{run['prompts']['judge'] or 'none'}`, agent "
         f"{', '.join(f'`{p}`' for p in run['prompts']['agent']) or 'none (templates)'}  ",
         f"Results: `{run['results_file']}` ({run['resumed_sessions']} sessions resumed from an earlier leg)  ",
+        *([f"Code: commit `{run['code']}` (a replay from the cache is exact on the same code)  "] if run.get("code") else []),
         f"LLM cache: {cache.get('hits', 0)} hits, {cache.get('misses', 0)} misses (`{cache.get('path', 'off')}`)", "",
         "## Summary", "", *_summary(run, m), "",
         *(comparison_lines(run["comparison"], seconds_now=run["seconds"],

@@ -106,3 +106,24 @@ def test_three_models_then_exact_replay_from_the_cache(setup, monkeypatch):
     timing = ("latency_per_session_s", "latency_per_success_s", "latency_by_role_s")
     assert {k: v for k, v in replay["metrics"].items() if k not in timing} == \
            {k: v for k, v in first["metrics"].items() if k not in timing}
+
+
+def test_compare_to_checks_a_rerun_session_by_session(setup):
+    tmp_path, items, cases = setup
+    base = ["--cases", cases, "--sessions", 4, "--seed", 3, "--backend", "none", "--catalog", items, "--json"]
+    first = json.loads(_run(*base, "--report", tmp_path / "a.md").stdout)
+    again = _run(*base, "--name", "again", "--report", tmp_path / "b.md", "--compare-to", first["results_file"])
+    assert again.exit_code == 0, again.output
+    check = json.loads(again.stdout)["comparison"]
+    assert check["matched_sessions"] == 4 and check["identical_sessions"] == 4 and check["all_metrics_identical"]
+    assert "every compared metric is **identical**" in (tmp_path / "b.md").read_text()
+    # an earlier run that played differently is reported as different, session by session
+    rows = [json.loads(line) for line in open(first["results_file"])]
+    rows[0]["outcome"], rows[0]["success"] = "abandoned", not rows[0]["success"]
+    edited = tmp_path / "edited.jsonl"
+    edited.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    other = json.loads(_run(*base, "--name", "again", "--report", tmp_path / "c.md", "--compare-to", edited).stdout)
+    assert other["comparison"]["differing_sessions"] == [f"{rows[0]['case_id']}:{rows[0]['seed']}"]
+    assert not other["comparison"]["all_metrics_identical"]
+    missing = _run(*base, "--name", "again", "--compare-to", tmp_path / "nothing.jsonl")
+    assert missing.exit_code == 2 and "nothing.jsonl" in missing.output
