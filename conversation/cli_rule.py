@@ -44,10 +44,10 @@ def eval_rule(
     tune_limit: Annotated[int, typer.Option(min=100, help="Validation pairs used for tuning.")] = 1000,
     data_root: Annotated[Path, typer.Option(help="Folder holding lastfm/ and lastfm_star/.")] = LASTFM_ROOT,
     fresh: Annotated[bool, typer.Option(help="Ignore results saved by an earlier, interrupted run.")] = False,
-    planner_prompt: Annotated[str, typer.Option(help="llm mode: the planner's prompt id (planner.v1, planner.v2, ...).")] = "planner.v1",
+    planner_prompt: Annotated[str, typer.Option(help="llm mode: the planner's prompt id (planner.v1, planner.v2, planner.v3).")] = "planner.v3",
     cache: Annotated[Path | None, typer.Option(help="llm mode: LLM response cache (SQLite) that stores every call and replays "
                                                      "those it holds; `concierge ab --cache` with the same file then replays "
-                                                     "the sessions of its planner.v1 arm.")] = None,
+                                                     "the sessions of its arm with the same planner prompt.")] = None,
     report: Annotated[Path | None, typer.Option(help="Markdown report (default reports/rule-DATASET-MODE.md).")] = None,
     json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
 ) -> None:
@@ -97,7 +97,7 @@ def eval_rule(
             model = CachedChatModel(model, ResponseCache(cache))
     runs = Path(settings.data_dir) / "runs"
     runs.mkdir(parents=True, exist_ok=True)
-    model_tag = "" if model is None else f"-{model.name}" + ("" if planner_prompt == "planner.v1" else f"-{planner_prompt}")
+    model_tag = "" if model is None else f"-{model.name}-{planner_prompt}"
     tag = f"{dataset.value}-{mode.value}{model_tag}-{split}-{limit or 'all'}-s{seed}-" + "-".join(f"{v}" for v in asdict(setup).values())
     results_file = runs / f"rule-{tag}.jsonl"
     if fresh and results_file.exists():
@@ -122,7 +122,7 @@ def eval_rule(
     command = f"concierge eval rule --dataset {dataset.value} --mode {mode.value}" + (
         f" --split {split}" if split != "test" else "") + (f" --limit {limit}" if limit else "") + (
         f" --seed {seed}" if seed else "") + (
-        f" --planner-prompt {planner_prompt}" if mode is Mode.llm and planner_prompt != "planner.v1" else "")
+        f" --planner-prompt {planner_prompt}" if mode is Mode.llm and planner_prompt != "planner.v3" else "")
     out = {"command": command, "date": started.isoformat(timespec="seconds"), "dataset": dataset.value,
            "mode": mode.value, "split": split, "limit": limit, "seed": seed, "workers": workers or "auto",
            "seconds": seconds, "resumed_sessions": resumed, **metrics, "ci95": confidence_intervals(results, seed=seed), "setup": asdict(setup),

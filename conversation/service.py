@@ -29,7 +29,7 @@ class ServiceConfig:
     llm_max_tokens: int = 40  # one short sentence; decode is ~10 tokens/s on 2 cores
     rerank_prompt: str | None = None  # e.g. "rerank.v1": the LLM re-ranks and explains recommendations
     mode: str = "graph"  # "graph": CPR decides alone; "llm": the LLM planner chooses among CPR's legal actions
-    planner_prompt: str = "planner.v1"
+    planner_prompt: str = "planner.v3"  # v1 and v2 had the embedded model recommend at once (reports/ab-*.md)
     phrase: bool = True  # let the LLM phrase the lead sentence (templates otherwise)
 
 

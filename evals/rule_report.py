@@ -105,7 +105,8 @@ def write_rule_report(result: dict[str, Any], path: Path) -> Path:
             "",
             f"## Beside `graph` mode on the same sample",
             "",
-            f"The same {result['sessions']:,} pairs with the same openings, played by the CPR policy alone (no LLM). "
+            (f"Planner prompt `{result['planner_prompt']}`. " if result.get("planner_prompt") else "")
+            + f"The same {result['sessions']:,} pairs with the same openings, played by the CPR policy alone (no LLM). "
             f"Difference = `{mode}` − `graph`, with a paired bootstrap 95% CI.",
             "",
             f"| metric | `{mode}` | `graph` | difference | 95% CI |",
