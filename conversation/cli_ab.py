@@ -70,7 +70,7 @@ def ab(
     name: Annotated[str | None, typer.Option(help="Report name (default COMPONENT-A-vs-B-SIMULATOR).")] = None,
     fresh: Annotated[bool, typer.Option(help="Ignore sessions saved by an earlier run of the same A/B.")] = False,
     judge: Annotated[bool, typer.Option(help="LLM simulator: let the LLM judge rate each conversation.")] = True,
-    cache: Annotated[Path | None, typer.Option(help="LLM response cache (SQLite) to replay calls from; cached calls take ~0 s, so latency deltas then mean little.")] = None,
+    cache: Annotated[Path | None, typer.Option(help="LLM response cache (SQLite): stores every call and replays those it holds, with the latency recorded when the model answered.")] = None,
     report: Annotated[Path | None, typer.Option(help="Markdown report path (default reports/ab-NAME.md; .html beside it).")] = None,
     json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout (keys in the module docstring).")] = False,
 ) -> None:

@@ -1,7 +1,7 @@
 """An on-disk LLM response cache: a ChatModel wrapper keyed by model, messages, tools, schema and parameters.
 
 A run made through it can be replayed exactly: the same requests get the same replies without calling the
-model. Failures are recorded too (a call that timed out times out again on replay, so the run takes the same
+model, with the latency recorded when the model answered (the replay's own wall time shows what it took). Failures are recorded too (a call that timed out times out again on replay, so the run takes the same
 fallback path). Replies are stored in SQLite (WAL; safe for the runner's threads), with the request for
 inspection.
 """
@@ -115,14 +115,13 @@ class CachedChatModel:
         """The stored reply for this exact request, else the inner model's (stored on success)."""
         key, request = cache_key(self.name, messages, tools=tools, tool_choice=tool_choice, json_schema=json_schema,
                                  max_tokens=max_tokens, temperature=temperature)
-        started = time.perf_counter()
         stored = self.cache.get(key)
         if isinstance(stored, LLMError):
             raise stored
-        if stored is not None:
+        if stored is not None:  # as recorded, latency included: a replay reports what the model took then
             if on_token is not None and stored.text:
                 on_token(stored.text)
-            return stored.model_copy(update={"latency_s": time.perf_counter() - started, "first_token_s": None})
+            return stored
         try:
             reply = self.inner.chat(messages, tools=tools, tool_choice=tool_choice, json_schema=json_schema,
                                     max_tokens=max_tokens, temperature=temperature, timeout_s=timeout_s,

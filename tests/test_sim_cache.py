@@ -84,3 +84,15 @@ def test_a_run_replays_exactly_from_the_cache(tmp_path):
     assert first[0]["judge"] == {"relevance": 4, "naturalness": 3, "faithfulness": 5}
     with pytest.raises(ScriptExhausted):
         ScriptedChatModel().chat(HELLO)
+
+
+def test_a_replayed_call_reports_the_latency_recorded_when_the_model_answered(tmp_path):
+    from agent.llm import ChatReply, Message, ScriptedChatModel, Usage
+    from evals.llm_cache import CachedChatModel, ResponseCache
+
+    inner = ScriptedChatModel([ChatReply(text="hi", latency_s=2.5, usage=Usage(prompt_tokens=3, completion_tokens=1))])
+    model = CachedChatModel(inner, ResponseCache(tmp_path / "c.sqlite3"))
+    ask = [Message(role="user", content="hello")]
+    first, again = model.chat(ask), model.chat(ask)
+    assert len(inner.calls) == 1 and again.text == "hi" and again.latency_s == first.latency_s == 2.5
+    assert again.usage.prompt_tokens == 3
