@@ -93,6 +93,11 @@ class Trace(BaseModel):
     invalid_ids_proposed: int = 0  # ids an LLM named that the candidate gate removed
     latency_s: float = 0.0
 
+    def timed_s(self) -> float:
+        """The turn's time as measured; for a turn replayed from the LLM response cache (its calls answer at
+        once) the model time recorded when the calls were made, so a replay's timing matches the run's."""
+        return max(self.latency_s, sum(c.latency_s for c in self.llm_calls))
+
 
 class TurnResult(BaseModel):
     """What one turn returns to the UI, the API and the simulators."""

@@ -69,7 +69,7 @@ def run_session(service: ConversationService, *, user: str, target: str, target_
         for turn in range(1, max_turns + 1):
             reply = service.respond_structured(session, feedback)
             trace = reply.trace
-            result.latency_s += trace.latency_s
+            result.latency_s += trace.timed_s()
             result.fallbacks += len(trace.fallbacks)
             result.llm_turns += bool(trace.llm_calls)
             result.llm_calls += len(trace.llm_calls)

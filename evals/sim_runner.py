@@ -206,7 +206,7 @@ class _Tally:
         trace = result.trace
         self.agent_tokens += sum(c.prompt_tokens + c.completion_tokens for c in trace.llm_calls)
         self.agent_prompts.update(c.prompt_id for c in trace.llm_calls)
-        self.agent_latency += trace.latency_s
+        self.agent_latency += trace.timed_s()
         self.fallbacks += len(trace.fallbacks)
         for kind in trace.fallbacks:
             self.agent_fallback_kinds[kind] = self.agent_fallback_kinds.get(kind, 0) + 1

@@ -96,3 +96,11 @@ def test_a_replayed_call_reports_the_latency_recorded_when_the_model_answered(tm
     first, again = model.chat(ask), model.chat(ask)
     assert len(inner.calls) == 1 and again.text == "hi" and again.latency_s == first.latency_s == 2.5
     assert again.usage.prompt_tokens == 3
+
+
+def test_a_replayed_turn_is_timed_by_the_model_time_recorded():
+    from conversation.state import LLMCallTrace, Trace
+
+    live = Trace(latency_s=2.0, llm_calls=[LLMCallTrace(purpose="plan", model="m", prompt_id="p", latency_s=1.8)])
+    replayed = Trace(latency_s=0.01, llm_calls=[LLMCallTrace(purpose="plan", model="m", prompt_id="p", latency_s=1.8)])
+    assert live.timed_s() == 2.0 and replayed.timed_s() == 1.8 and Trace(latency_s=0.3).timed_s() == 0.3
