@@ -24,11 +24,19 @@ from retrieval.embeddings import Embedder
 MAX_ITEMS = 5
 
 
+# The combined reader keeps an LLM pick only if the embedding shortlist also ranks it among its first
+# VERIFY_RANK values, and at most MAX_PICKS a polarity: the embedded model tends to fill its lists with
+# the options in the order offered. Both chosen on the development set (reports/nlu.md).
+VERIFY_RANK = 3
+MAX_PICKS = 2
+
+
 @dataclass
 class Extraction:
     understanding: Understanding
     trace: LLMCallTrace | None = None
     fallback: str | None = None
+    options: list[Attr] | None = None  # what the LLM was offered, closest in meaning first
 
 
 class AttributeShortlist:
@@ -73,7 +81,8 @@ def llm_extract(text: str, options: Sequence[Attr], *, model: ChatModel, prompt:
     liked = [by_value[v] for v in dict.fromkeys(data.get("liked") or []) if isinstance(v, str) and v in by_value]
     disliked = [by_value[v] for v in dict.fromkeys(data.get("disliked") or [])
                 if isinstance(v, str) and v in by_value and by_value[v] not in liked]
-    return Extraction(Understanding(accepted=liked[:MAX_ITEMS], rejected=disliked[:MAX_ITEMS]), trace)
+    return Extraction(Understanding(accepted=liked[:MAX_ITEMS], rejected=disliked[:MAX_ITEMS]), trace,
+                      options=list(options))
 
 
 # Messages that state no preference: greetings, thanks, "surprise me", "whatever", emoji only.
@@ -105,15 +114,23 @@ def needs_llm(matched: Understanding, text: str | None = None) -> bool:
     return text is None or not is_small_talk(text)
 
 
-def combine(matched: Understanding, extracted: Understanding, text: str) -> Understanding:
-    """The matcher's reading when it found anything; else the LLM's, its dislikes kept only if the message
-    negates something (the model mixes up polarity, so code decides it, as with "cheap")."""
+def verified(picks: Sequence[Attr], options: Sequence[Attr] | None) -> list[Attr]:
+    """The LLM's picks that the embedding shortlist also ranks near the top, at most MAX_PICKS."""
+    near = set(options[:VERIFY_RANK]) if options is not None else None
+    return [a for a in dict.fromkeys(picks) if near is None or a in near][:MAX_PICKS]
+
+
+def combine(matched: Understanding, extracted: Understanding, text: str,
+            options: Sequence[Attr] | None = None) -> Understanding:
+    """The matcher's reading when it found anything; else the LLM's picks that the shortlist agrees with
+    (`options`, closest first), its dislikes kept only if the message negates something (the model mixes
+    up polarity, so code decides it, as with "cheap")."""
     if not needs_llm(matched, text):
         return matched
     out = matched.model_copy(deep=True)
-    out.accepted = list(dict.fromkeys(extracted.accepted))
+    out.accepted = verified(extracted.accepted, options)
     negated = has_negation(text)
-    out.rejected = [a for a in dict.fromkeys(extracted.rejected) if negated and a not in out.accepted]
+    out.rejected = [a for a in verified(extracted.rejected, options) if negated and a not in out.accepted]
     if out.accepted or out.rejected:
         out.wishes = []
     return out
@@ -127,7 +144,8 @@ def read_message(text: str, state: ConvState, lexicon: Lexicon, *, shortlist: At
     if model is None or prompt is None or shortlist is None or not text.strip() or not needs_llm(matched, text):
         return Extraction(matched)
     extracted = llm_extract(text, shortlist.nearest(text, k), model=model, prompt=prompt, timeout_s=timeout_s)
-    return Extraction(combine(matched, extracted.understanding, text), extracted.trace, extracted.fallback)
+    return Extraction(combine(matched, extracted.understanding, text, extracted.options), extracted.trace,
+                      extracted.fallback, extracted.options)
 
 
 def _parse(text: str) -> dict | None:

@@ -95,7 +95,7 @@ def predict(mode: str, example: Example, reader: Reader, *, model=None, prompt=N
         on_llm(extracted)
     if mode == "llm":
         return _labels(extracted.understanding)
-    return _labels(combine(matched, extracted.understanding, example.text))
+    return _labels(combine(matched, extracted.understanding, example.text, extracted.options))
 
 
 def write_nlu_report(result: dict[str, Any], path: Path) -> Path:
@@ -131,8 +131,9 @@ def write_nlu_report(result: dict[str, Any], path: Path) -> Path:
                       f"response cache), mean latency of the model's own answers {llm['mean_latency_s']:.1f} s, "
                       f"fallbacks {llm['fallbacks']}. The combined reader keeps the matcher's reading when it found "
                       "an attribute, skips small talk (greetings, thanks, \"surprise me\", emoji only), and otherwise "
-                      "takes the LLM's reading, its dislikes only if the message negates something; it sends the "
-                      "same request as the LLM reader."]
+                      "takes the LLM's picks that the embedding shortlist also ranks among its first 3 (at most 2 "
+                      "a polarity; chosen on the development set), its dislikes only if the message negates "
+                      "something; it sends the same request as the LLM reader."]
     lines.append("")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -54,10 +54,21 @@ def test_read_message_asks_the_llm_only_for_what_the_matcher_cannot_read():
     read = read_message("a funny film set in paris", ConvState(session_id="s"), LEX, shortlist=shortlist,
                         model=model, prompt=PROMPT, k=3)
     assert COMEDY in read.understanding.accepted and model.calls == []  # the matcher read it
-    out = read_message("somewhere in france", ConvState(session_id="s"), LEX, shortlist=shortlist,
+    small = AttributeShortlist([PARIS, COMEDY], HashingEmbedder())  # both within the verified top 3
+    out = read_message("somewhere in france", ConvState(session_id="s"), LEX, shortlist=small,
                        model=model, prompt=PROMPT, k=100)
     assert out.understanding.accepted == [PARIS] and len(model.calls) == 1
     assert "paris" in model.calls[0].json_schema["properties"]["liked"]["items"]["enum"]
+
+
+def test_combined_keeps_only_llm_picks_the_shortlist_ranks_near_the_top():
+    from conversation.nlu_llm import verified
+
+    options = [Attr(type="tag", value=v) for v in ("a", "b", "c", "d", "e")]
+    assert verified([options[4], options[0], options[0], options[1], options[2]], options) == options[:2]
+    extracted = Understanding(accepted=[options[3], options[1]], rejected=[options[2]])
+    out = combine(Understanding(), extracted, "no c, maybe b", options)
+    assert out.accepted == [options[1]] and out.rejected == [options[2]]
 
 
 def test_labelled_set_is_large_enough_and_scored_by_polarity():
