@@ -20,7 +20,7 @@ err = Console(stderr=True)
 
 def eval_nlu(
     modes: Annotated[str, typer.Option(help="Comma-separated readers: matcher, llm, combined.")] = "matcher,llm,combined",
-    sets: Annotated[str, typer.Option(help="Comma-separated message sets: labelled (development), heldout.")] = "labelled,heldout",
+    sets: Annotated[str, typer.Option(help="Comma-separated message sets: labelled, heldout (development), heldout-2.")] = "labelled,heldout,heldout-2",
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N labelled messages.")] = None,
     report: Annotated[Path, typer.Option(help="Where the Markdown report goes.")] = Path("reports/nlu.md"),
     json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
@@ -72,17 +72,22 @@ def eval_nlu(
     blocks = {}
     for set_name, block in by_set.items():
         result_modes = {}
+        asks = [needs_llm(understand(ex.text, ConvState(session_id="nlu-eval"), readers[ex.dataset].lexicon), ex.text)
+                for ex in block]
+        sent: list[dict] = []  # what the combined reader made of each message it asked the LLM about
         for mode in chosen:
             predictions = [predict(mode, ex, readers[ex.dataset], model=model, prompt=prompt, on_llm=calls.append)
                            for ex in track(block, description=f"{set_name}: {mode} reader", console=err,
                                            disable=mode == "matcher")]
             result_modes[mode] = score(block, predictions)
-        asked = sum(needs_llm(understand(ex.text, ConvState(session_id="nlu-eval"), readers[ex.dataset].lexicon), ex.text)
-                    for ex in block)
+            if mode == "combined":
+                sent = [{"text": ex.text, "gold": [sorted(ex.liked), sorted(ex.disliked)], "read": [sorted(p[0]), sorted(p[1])]}
+                        for ex, p, ask in zip(block, predictions, asks, strict=True) if ask]
         blocks[set_name] = {"examples": len(block), "by_dataset": dict(Counter(e.dataset for e in block)),
-                            "modes": result_modes, "llm_asked": asked if "combined" in chosen else None}
+                            "modes": result_modes, "llm_asked": sum(asks) if "combined" in chosen else None,
+                            "llm_messages": sent}
     result = {"command": "concierge eval nlu" + (f" --modes {modes}" if modes != "matcher,llm,combined" else "")
-              + (f" --sets {sets}" if sets != "labelled,heldout" else ""),
+              + (f" --sets {sets}" if sets != "labelled,heldout,heldout-2" else ""),
               "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "sets": blocks}
     if calls:
         answered = [c.trace.latency_s for c in calls if c.trace is not None]  # cached calls carry their recorded latency

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+import pytest
+
 from agent.llm import LLMTimeout, ScriptedChatModel
 from agent.prompts import load_prompt
 from conversation.nlu import Lexicon, Understanding
-from conversation.nlu_llm import AttributeShortlist, combine, llm_extract, read_message
+from conversation.nlu_llm import MIN_SIMILARITY, AttributeShortlist, combine, llm_extract, read_message, verified
 from conversation.state import Attr, ConvState
 from evals.nlu_eval import Example, load_examples, score
 from retrieval.embeddings import HashingEmbedder
@@ -16,6 +19,18 @@ from tests.helpers import tiny_movies
 CAT = tiny_movies()
 LEX = Lexicon.from_catalog(CAT, min_tag_items=1)
 PROMPT = load_prompt("extract.v1")
+
+
+class FixedEmbedder:
+    """Unit vectors given per text, so a test sets the cosine between a message and a value."""
+
+    def __init__(self, vectors: dict[str, list[float]]) -> None:
+        self.vectors = vectors
+
+    def embed(self, texts, *, batch_size: int = 64) -> np.ndarray:
+        return np.asarray([self.vectors[t] for t in texts], dtype=np.float32)
+
+
 COMEDY, HORROR, PARIS = Attr(type="genre", value="Comedy"), Attr(type="genre", value="Horror"), Attr(type="tag", value="paris")
 
 
@@ -54,16 +69,29 @@ def test_read_message_asks_the_llm_only_for_what_the_matcher_cannot_read():
     read = read_message("a funny film set in paris", ConvState(session_id="s"), LEX, shortlist=shortlist,
                         model=model, prompt=PROMPT, k=3)
     assert COMEDY in read.understanding.accepted and model.calls == []  # the matcher read it
-    small = AttributeShortlist([PARIS, COMEDY], HashingEmbedder())  # both within the verified top 3
+    near = {"somewhere in france": [1.0, 0.0], "paris": [0.8, 0.6], "Comedy": [0.0, 1.0]}
+    small = AttributeShortlist([PARIS, COMEDY], FixedEmbedder(near))  # both within the verified top 3
     out = read_message("somewhere in france", ConvState(session_id="s"), LEX, shortlist=small,
                        model=model, prompt=PROMPT, k=100)
     assert out.understanding.accepted == [PARIS] and len(model.calls) == 1
     assert "paris" in model.calls[0].json_schema["properties"]["liked"]["items"]["enum"]
+    assert out.similarity[PARIS] == pytest.approx(0.8) and out.similarity[COMEDY] == pytest.approx(0.0)
+
+
+def test_llm_picks_far_in_meaning_from_the_message_are_dropped():
+    """'music for a rainy sunday' gets 'soundtrack' from the embedded model; its cosine is below the bar."""
+    model = ScriptedChatModel([json.dumps({"liked": ["paris", "Comedy"], "disliked": []})] * 2)
+    far = {"somewhere in france": [1.0, 0.0], "paris": [0.4, 0.9165], "Comedy": [0.3, 0.954]}
+    out = read_message("somewhere in france", ConvState(session_id="s"), LEX,
+                       shortlist=AttributeShortlist([PARIS, COMEDY], FixedEmbedder(far)), model=model,
+                       prompt=PROMPT, k=100)
+    assert out.understanding.accepted == [] and len(model.calls) == 1
+    options = [PARIS, COMEDY]
+    assert verified([PARIS, COMEDY], options, {PARIS: 0.64, COMEDY: 0.42}) == [PARIS]
+    assert verified([PARIS, COMEDY], options, {PARIS: MIN_SIMILARITY}) == [PARIS]  # the bar itself passes
 
 
 def test_combined_keeps_only_llm_picks_the_shortlist_ranks_near_the_top():
-    from conversation.nlu_llm import verified
-
     options = [Attr(type="tag", value=v) for v in ("a", "b", "c", "d", "e")]
     assert verified([options[4], options[0], options[0], options[1], options[2]], options) == options[:2]
     extracted = Understanding(accepted=[options[3], options[1]], rejected=[options[2]])
