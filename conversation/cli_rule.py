@@ -53,7 +53,7 @@ def eval_rule(
 ) -> None:
     """Multi-round success on LastFM / LastFM*: SR@5/10/15, AT, hDCG with 95% CIs (resumable)."""
     from conversation.settings import Settings
-    from evals.rule_eval import TUNED, load_bench, run_sessions, session_pairs, tune as tune_setup, tuned_setup
+    from evals.rule_eval import TUNED, finished_pairs, load_bench, run_sessions, session_pairs, tune as tune_setup, tuned_setup
     from evals.rule_report import confidence_intervals, paired_deltas, write_rule_report
     from evals.rule_sim import rule_metrics
     from retrieval.catalog import CatalogError
@@ -98,11 +98,14 @@ def eval_rule(
     runs = Path(settings.data_dir) / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     model_tag = "" if model is None else f"-{model.name}-{planner_prompt}"
-    tag = f"{dataset.value}-{mode.value}{model_tag}-{split}-{limit or 'all'}-s{seed}-" + "-".join(f"{v}" for v in asdict(setup).values())
+    # Sessions are keyed by (user, target) and a seeded sample of N pairs is the first N of a larger one, so
+    # every sample size shares one results file: --limit 200 resumes a stopped --limit 100 run and vice versa.
+    sample = "sample" if limit else "all"
+    tag = f"{dataset.value}-{mode.value}{model_tag}-{split}-{sample}-s{seed}-" + "-".join(f"{v}" for v in asdict(setup).values())
     results_file = runs / f"rule-{tag}.jsonl"
     if fresh and results_file.exists():
         results_file.unlink()
-    resumed = sum(1 for _ in results_file.open(encoding="utf-8")) if results_file.exists() else 0
+    resumed = len(finished_pairs(results_file) & set(pairs))
     started = datetime.now(timezone.utc)
     with _bar() as bar:
         task = bar.add_task(f"{dataset.value} {mode.value} sessions", total=len(pairs))

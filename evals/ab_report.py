@@ -95,8 +95,10 @@ def _fmt(value: Any, digits: int = 4) -> str:
     if value is None:
         return "–"
     if isinstance(value, float):
-        if abs(value) >= 1e4:
+        if abs(value) >= 1000:
             return f"{value:,.0f}"
+        if abs(value) >= 100:
+            return f"{value:.1f}"
         if 0 < abs(value) < 0.01:
             return f"{value:.3g}"
         return f"{value:.{digits}f}".rstrip("0").rstrip(".")

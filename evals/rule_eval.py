@@ -121,12 +121,7 @@ def run_sessions(bench: Bench, setup: RuleSetup, pairs: Sequence[tuple[str, str]
                  on_progress: Callable[[int], None] | None = None, model=None,
                  mode: str = "graph", planner_prompt: str | None = None) -> list[SessionResult]:
     """Run (or resume) the sessions; returns every result in `pairs` order."""
-    done: dict[tuple[str, str], dict] = {}
-    if results_file is not None and results_file.is_file():
-        for line in results_file.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                row = json.loads(line)
-                done[(row["user"], row["target"])] = row
+    done = _finished(results_file)
     todo = [p for p in pairs if p not in done]
     if on_progress:
         on_progress(len(pairs) - len(todo))
@@ -149,6 +144,21 @@ def run_sessions(bench: Bench, setup: RuleSetup, pairs: Sequence[tuple[str, str]
         if sink is not None:
             sink.close()
     return [SessionResult(**done[p]) for p in pairs]
+
+
+def _finished(results_file: Path | None) -> dict[tuple[str, str], dict]:
+    done: dict[tuple[str, str], dict] = {}
+    if results_file is not None and results_file.is_file():
+        for line in results_file.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                row = json.loads(line)
+                done[(row["user"], row["target"])] = row
+    return done
+
+
+def finished_pairs(results_file: Path | None) -> set[tuple[str, str]]:
+    """The (user, target) pairs a results file already holds a session for."""
+    return set(_finished(results_file))
 
 
 def _keep(rows: list[dict], done: dict, sink, on_progress) -> None:

@@ -9,7 +9,7 @@ import pytest
 from agent.graph import ItemAttributeGraph
 from agent.policy import PopularityScorer, RankerScorer
 from conversation.nlu import Understanding
-from evals.rule_eval import Bench, RuleSetup, make_service, run_sessions, session_pairs
+from evals.rule_eval import Bench, RuleSetup, finished_pairs, make_service, run_sessions, session_pairs
 from evals.rule_report import confidence_intervals, write_rule_report
 from evals.rule_sim import hdcg, rule_metrics, run_session
 from retrieval.catalog import Catalog, Interaction, Item
@@ -80,6 +80,16 @@ def test_resume_reads_saved_sessions(bench, tmp_path):
     again = run_sessions(bench, RuleSetup(), pairs, workers=1, results_file=saved, on_progress=seen.append)
     assert seen[0] == 3 and sum(seen) == len(pairs)
     assert [r.as_dict() for r in again[:3]] == [r.as_dict() for r in first]
+    assert finished_pairs(saved) == set(pairs)
+
+
+def test_a_smaller_seeded_sample_is_the_start_of_a_larger_one():
+    """Why one results file serves every --limit: the first N pairs of a sample of M > N are the sample of N."""
+    splits = {"test": [Interaction(user=f"u{n}", item=str(n % 50)) for n in range(12000)]}
+    catalog = Catalog(name="many", items=[Item(id=str(n), title=f"t{n}") for n in range(50)], splits=splits)
+    for small, large in ((85, 200), (100, 200), (200, 1000)):
+        assert session_pairs(catalog, "test", limit=large, seed=3)[:small] == session_pairs(catalog, "test", limit=small, seed=3)
+    assert finished_pairs(None) == set()
 
 
 def test_parallel_equals_serial(bench):
