@@ -100,9 +100,12 @@ def eval_rule(
     model_tag = "" if model is None else f"-{model.name}-{planner_prompt}"
     # Sessions are keyed by (user, target) and a seeded sample of N pairs is the first N of a larger one, so
     # every sample size shares one results file: --limit 200 resumes a stopped --limit 100 run and vice versa.
-    sample = "sample" if limit else "all"
-    tag = f"{dataset.value}-{mode.value}{model_tag}-{split}-{sample}-s{seed}-" + "-".join(f"{v}" for v in asdict(setup).values())
-    results_file = runs / f"rule-{tag}.jsonl"
+    sample = f"{split}-{'sample' if limit else 'all'}-s{seed}-" + "-".join(f"{v}" for v in asdict(setup).values())
+
+    def results_of(mode_tag: str) -> Path:
+        return runs / f"rule-{dataset.value}-{mode_tag}-{sample}.jsonl"
+
+    results_file = results_of(f"{mode.value}{model_tag}")
     if fresh and results_file.exists():
         results_file.unlink()
     resumed = len(finished_pairs(results_file) & set(pairs))
@@ -116,10 +119,9 @@ def eval_rule(
     metrics = rule_metrics(results)
     beside = None
     if mode is Mode.llm:  # graph mode on the very same pairs and openings, for a paired comparison
-        graph_tag = tag.replace(f"-llm{model_tag}-", "-graph-", 1)
         with err.status("graph mode on the same sample"):
             graph_results = run_sessions(bench, setup, pairs, seed=seed, workers=workers,
-                                         results_file=runs / f"rule-{graph_tag}.jsonl", chunk=100)
+                                         results_file=results_of("graph"), chunk=100)
         beside = {**rule_metrics(graph_results), "ci95": confidence_intervals(graph_results, seed=seed),
                   "paired_delta": paired_deltas(results, graph_results, seed=seed)}
     command = f"concierge eval rule --dataset {dataset.value} --mode {mode.value}" + (
