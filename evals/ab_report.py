@@ -167,6 +167,22 @@ def blocks(result: dict) -> list[tuple[str, Any]]:
         ("table", (["variant", "prompt", "what it does", "sessions", "kept from an earlier run", "results file"],
                    [[label, f"`{v['prompt']}`", v["description"], v["sessions"], v["resumed"], f"`{v['runs_file']}`"]
                     for label, v in ((la, va), (lb, vb))])),
+    ]
+    out += paired_blocks(s, (la, lb))
+    if "cost" in s:
+        out += [("h2", "Cost per successful session"),
+                ("table", (["variant", "successes", "tokens (all sessions)", "tokens / success", "agent s / success"],
+                           [[label, f"{c['successes']} / {c['sessions']}", _fmt(c["tokens"], 6),
+                             _fmt(c["tokens_per_success"]), _fmt(c["latency_s_per_success"])]
+                            for label, c in ((la, s["cost"]["A"]), (lb, s["cost"]["B"]))]))]
+    out += [("h2", "Plots"), *[("img", item) for item in result.get("plots", [])]]
+    return out
+
+
+def paired_blocks(s: dict, labels: tuple[str, str]) -> list[tuple[str, Any]]:
+    """The paired deltas and tests of a `compare` summary as report blocks (also used to compare two runs)."""
+    la, lb = labels
+    out: list[tuple[str, Any]] = [
         ("h2", "Paired deltas"),
         ("table", (["metric", la, lb, f"Δ ({lb} − {la})", "95% CI", "reading"],
                    [[m, _fmt(d["a"]), _fmt(d["b"]), _fmt(d["delta"]),
@@ -189,13 +205,6 @@ def blocks(result: dict) -> list[tuple[str, Any]]:
                 + ("a significant difference" if t["p_value"] < ALPHA else "no significant difference")
                 for name, _pairs, t in tests]
     out.append(("p", f"At α = {ALPHA}, " + "; ".join(readings) + "." if readings else "No paired tests apply."))
-    if "cost" in s:
-        out += [("h2", "Cost per successful session"),
-                ("table", (["variant", "successes", "tokens (all sessions)", "tokens / success", "agent s / success"],
-                           [[label, f"{c['successes']} / {c['sessions']}", _fmt(c["tokens"], 6),
-                             _fmt(c["tokens_per_success"]), _fmt(c["latency_s_per_success"])]
-                            for label, c in ((la, s["cost"]["A"]), (lb, s["cost"]["B"]))]))]
-    out += [("h2", "Plots"), *[("img", item) for item in result.get("plots", [])]]
     return out
 
 

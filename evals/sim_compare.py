@@ -3,6 +3,10 @@
 Sessions are matched by (case id, seed). A replay is exact when every matched session has the same
 transcript and outcome; the headline metrics are then equal too. Timing is reported beside, never
 compared: a replay answers from the cache, so its latencies are the cache's, not the model's.
+
+When sessions differ (a rerun with another setting, e.g. `CONCIERGE_MAX_QUESTIONS=1`), the matched
+sessions are also compared as pairs, as `concierge ab` does: bootstrap CIs of the deltas, McNemar on
+success, Wilcoxon on turns.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from evals.ab_report import compare, paired_blocks, to_markdown
 from evals.sim_metrics import sim_metrics
 from evals.sim_runner import read_records
 
@@ -36,7 +41,10 @@ def compare_runs(records: Sequence[dict], earlier_file: Path, *, max_turn: int =
     then = sim_metrics([earlier[k] for k in keys], max_turn=max_turn)
     rows = {name: {"earlier": then[name], "now": now[name], "same": then[name] == now[name]}
             for name in now if name not in TIMING}
+    paired = (compare([earlier[k] for k in keys], [mine[k] for k in keys], simulator="llm", max_turn=max_turn)
+              if differing else None)
     return {"earlier_file": str(earlier_file), "matched_sessions": len(keys), "only_now": len(mine) - len(keys),
+            "paired": paired,
             "identical_sessions": len(keys) - len(differing), "differing_sessions": differing,
             "metrics": rows, "all_metrics_identical": all(r["same"] for r in rows.values()),
             "timing": {name: {"earlier": then[name], "now": now[name]} for name in TIMING}}
@@ -46,7 +54,7 @@ def comparison_lines(check: dict[str, Any], *, seconds_now: float, seconds_earli
     """The report section for a comparison."""
     verdict = "identical" if check["all_metrics_identical"] and not check["differing_sessions"] else "different"
     lines = [
-        "## Replay check", "",
+        "## Replay check" if verdict == "identical" else "## Comparison with an earlier run", "",
         f"Compared with `{check['earlier_file']}`: {check['matched_sessions']} sessions matched by (case, seed), "
         f"{check['identical_sessions']} with the same transcript, outcome and judge ratings; every compared metric "
         f"is **{verdict}**.", "",
@@ -56,6 +64,10 @@ def comparison_lines(check: dict[str, Any], *, seconds_now: float, seconds_earli
         lines.append(f"| {name} | {_short(row['earlier'])} | {_short(row['now'])} | {'yes' if row['same'] else '**no**'} |")
     if check["differing_sessions"]:
         lines += ["", "Sessions that differ: " + ", ".join(check["differing_sessions"][:20]) + "."]
+    if check.get("paired"):
+        body = to_markdown(paired_blocks(check["paired"], ("earlier", "this run")), Path("."))
+        lines += ["", "### Paired comparison (this run − earlier run)", "",
+                  body.replace("## Paired", "#### Paired").rstrip()]
     if seconds_earlier:
         lines += ["", f"Wall time: this run {seconds_now:.1f} s, the earlier run {seconds_earlier:.1f} s "
                       f"({100 * seconds_now / seconds_earlier:.1f}%). Latencies are not compared: a replay's are "

@@ -124,6 +124,11 @@ def test_compare_to_checks_a_rerun_session_by_session(setup):
     edited.write_text("".join(json.dumps(r) + "\n" for r in rows))
     other = json.loads(_run(*base, "--name", "again", "--report", tmp_path / "c.md", "--compare-to", edited).stdout)
     assert other["comparison"]["differing_sessions"] == [f"{rows[0]['case_id']}:{rows[0]['seed']}"]
-    assert not other["comparison"]["all_metrics_identical"]
+    assert not other["comparison"]["all_metrics_identical"] and check["paired"] is None
+    paired = other["comparison"]["paired"]  # ... and compared as pairs, as an A/B would
+    assert paired["pairs"] == 4 and paired["deltas"]["success"]["n"] == 4
+    assert abs(paired["deltas"]["success"]["delta"]) == pytest.approx(0.25)
+    text = (tmp_path / "c.md").read_text()
+    assert "## Comparison with an earlier run" in text and "McNemar, success" in text and "#### Paired deltas" in text
     missing = _run(*base, "--name", "again", "--compare-to", tmp_path / "nothing.jsonl")
     assert missing.exit_code == 2 and "nothing.jsonl" in missing.output
