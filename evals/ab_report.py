@@ -17,7 +17,9 @@ from evals.ab_stats import cost_per_success, mcnemar, paired_delta, success_by_t
 # Per-session metrics compared, in report order; those missing from the records are skipped.
 RULE_METRICS = ("success", "turns", "hdcg", "tokens", "latency_s", "llm_calls", "fallbacks", "invalid_shown")
 SIM_METRICS = ("success", "turns", "abandoned", "reflections", "reflections_honoured", "agent_tokens",
-               "agent_latency_s", "tokens", "latency_s", "agent_fallbacks", "invalid_ids_shown", "leak_count")
+               "agent_latency_s", "tokens", "agent_fallbacks", "invalid_ids_shown", "leak_count")
+# (An LLM-simulator record's `latency_s` is the session's wall time, which a response cache shortens by
+# arm, so it is not compared; `agent_latency_s` is the model time recorded with each call, cached or not.)
 # What a session costs the agent: the rule records count only the agent; the LLM simulator's records also
 # count the simulated user and the judge in `tokens` and `latency_s`, so the agent's share is used.
 COST_KEYS = {"rule": ("tokens", "latency_s"), "llm": ("agent_tokens", "agent_latency_s")}
