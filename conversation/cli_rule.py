@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json as jsonlib
+import re
 from dataclasses import asdict
 from datetime import datetime, timezone
 from enum import Enum
@@ -102,8 +103,8 @@ def eval_rule(
     # every sample size shares one results file: --limit 200 resumes a stopped --limit 100 run and vice versa.
     sample = f"{split}-{'sample' if limit else 'all'}-s{seed}-" + "-".join(f"{v}" for v in asdict(setup).values())
 
-    def results_of(mode_tag: str) -> Path:
-        return runs / f"rule-{dataset.value}-{mode_tag}-{sample}.jsonl"
+    def results_of(mode_tag: str) -> Path:  # a file name safe on every system (the model name holds a colon)
+        return runs / re.sub(r"[^A-Za-z0-9_.-]+", "_", f"rule-{dataset.value}-{mode_tag}-{sample}.jsonl")
 
     results_file = results_of(f"{mode.value}{model_tag}")
     if fresh and results_file.exists():
