@@ -101,6 +101,8 @@ def _fmt(value: Any, digits: int = 4) -> str:
             return f"{value:,.0f}"
         if abs(value) >= 100:
             return f"{value:.1f}"
+        if abs(value) >= 10:
+            digits = min(digits, 2)
         if 0 < abs(value) < 0.01:
             return f"{value:.3g}"
         return f"{value:.{digits}f}".rstrip("0").rstrip(".")
