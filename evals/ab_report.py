@@ -23,8 +23,11 @@ SIM_METRICS = ("success", "turns", "abandoned", "reflections", "reflections_hono
 # What a session costs the agent: the rule records count only the agent; the LLM simulator's records also
 # count the simulated user and the judge in `tokens` and `latency_s`, so the agent's share is used.
 COST_KEYS = {"rule": ("tokens", "latency_s"), "llm": ("agent_tokens", "agent_latency_s")}
-LOWER_IS_BETTER = {"turns", "tokens", "latency_s", "llm_calls", "fallbacks", "invalid_shown", "abandoned",
+# A reflective instruction is written when the simulated user's satisfaction drops: fewer is better.
+LOWER_IS_BETTER = {"turns", "tokens", "latency_s", "llm_calls", "fallbacks", "invalid_shown", "abandoned", "reflections",
                    "agent_tokens", "agent_latency_s", "agent_fallbacks", "invalid_ids_shown", "leak_count"}
+# Counts that follow another metric (honoured instructions follow how many were written): no direction.
+NO_DIRECTION = {"reflections_honoured"}
 ALPHA = 0.05
 
 
@@ -86,6 +89,8 @@ def compare(a_rows: Sequence[dict], b_rows: Sequence[dict], *, simulator: str, s
 def verdict(metric: str, delta: dict, labels: tuple[str, str]) -> str:
     """One line: which variant the 95% interval favours on this metric, or that it cannot tell."""
     low, high = delta["ci95"]
+    if metric in NO_DIRECTION:
+        return "read with reflections"
     if low is None or low <= 0 <= high:
         return "no clear difference"
     b_higher = low > 0
