@@ -103,7 +103,8 @@ def ab(
     from evals.ab import summarise
     from evals.ab_report import write_ab_report
 
-    command = (f"concierge ab --component {component.value} " + " ".join(f"--variant {v}" for v in variant)
+    command = (_knob_prefix(settings) if simulator is Simulator.llm else "") + (
+               f"concierge ab --component {component.value} " + " ".join(f"--variant {v}" for v in variant)
                + f" --simulator {simulator.value} --sessions {sessions} --mode {mode.value}"
                + (f" --dataset {dataset.value}" if simulator is Simulator.rule else f" --cases {cases}")
                + (f" --seed {seed}" if seed else ""))
@@ -134,6 +135,15 @@ def _model(settings, cache: Path | None):
     from evals.llm_cache import CachedChatModel, ResponseCache
 
     return CachedChatModel(model, ResponseCache(cache))
+
+
+def _knob_prefix(settings) -> str:
+    """CONCIERGE_ variables that move an agent knob off its default (the LLM-simulator A/B depends on them)."""
+    from conversation.cli_sim import KNOBS
+
+    defaults = type(settings).model_construct()
+    return "".join(f"CONCIERGE_{k.upper()}={getattr(settings, k)} " for k in KNOBS
+                   if getattr(settings, k) != getattr(defaults, k))
 
 
 def _tag(*parts: object) -> str:

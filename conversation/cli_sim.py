@@ -6,7 +6,7 @@ import hashlib
 import json as jsonlib
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
@@ -18,6 +18,8 @@ from rich.console import Console
 REPO = Path(__file__).resolve().parents[1]
 err = Console(stderr=True)
 NO_MODEL = ("none", "template")
+# The agent settings a run depends on, in the order the run tag hashes them.
+KNOBS = ("max_questions", "list_size", "recommend_below", "rerank_with_llm", "phrase_with_llm")
 
 
 class Mode(str, Enum):
@@ -146,7 +148,7 @@ def eval_sim(
                               seed=seed, out_jsonl=setup.out, judge=setup.judge, progress=advance, max_turns=max_turns)
     except (CatalogError, FileNotFoundError) as exc:
         _fail(str(exc))
-    command = (f"concierge eval sim --cases {cases} --sessions {sessions} --concurrency {concurrency} --seed {seed} "
+    command = (f"{setup.env_prefix()}concierge eval sim --cases {cases} --sessions {sessions} --concurrency {concurrency} --seed {seed} "
                f"--backend {setup.specs[0]} --simulator-backend {setup.specs[1]} --judge-backend {setup.specs[2]} "
                f"--mode {mode.value}")
     run = setup.info(records, command=command, sessions=sessions, concurrency=concurrency, seed=seed,
@@ -174,6 +176,13 @@ class SimSetup:
     services: ServicePool
     store: Any
     out: Path
+    knobs: dict[str, Any] = field(default_factory=dict)  # the agent's policy settings (part of the run tag)
+    knob_defaults: dict[str, Any] = field(default_factory=dict)  # ... as they would be with no CONCIERGE_ variable
+
+    def env_prefix(self) -> str:
+        """The CONCIERGE_ variables that set a knob away from its default, so the command reproduces the run."""
+        return "".join(f"CONCIERGE_{k.upper()}={str(v).lower() if isinstance(v, bool) else v} "
+                       for k, v in self.knobs.items() if self.knob_defaults.get(k, v) != v)
 
     def info(self, records: list[dict], *, command: str, sessions: int, concurrency: int, seed: int,
              started: datetime, seconds: float, resumed: int) -> dict[str, Any]:
@@ -189,7 +198,7 @@ class SimSetup:
             "prompts": {"agent": sorted({p for r in records for p in r["prompts"]["agent"]}),
                         "simulator": self.prompts[0], "judge": self.prompts[1] if self.judge else None},
             "cache": self.store.stats() if self.store is not None else None,
-            "code": code_version(),
+            "code": code_version(), "agent_settings": self.knobs,
         }
 
 
@@ -222,16 +231,17 @@ def _setup(cases: Path, *, backend: str | None, simulator_backend: str, judge_ba
     except (LLMError, ValueError) as exc:
         _fail(str(exc))
     name = name or cases.stem
+    knobs = {k: getattr(agent_settings, k) for k in KNOBS}
+    baseline = _agent_settings(Settings.model_construct(), agent_spec, mode)  # defaults only, same backend
     tag = run_tag(cases, {"agent": agent_spec, "simulator": sim_spec, "judge": judge_spec, "mode": mode.value,
                           "prompts": [*prompts, agent_settings.rerank_prompt], "max_turns": max_turns,
-                          "catalog": catalog, "knobs": [agent_settings.max_questions, agent_settings.list_size,
-                                                        agent_settings.recommend_below, agent_settings.rerank_with_llm,
-                                                        agent_settings.phrase_with_llm]})
+                          "catalog": catalog, "knobs": list(knobs.values())})
     return SimSetup(name=name, cases_file=cases, cases=case_list, specs=(agent_spec, sim_spec, judge_spec),
                     mode=mode.value, prompts=prompts, max_turns=max_turns, agent_model=agent_model,
                     sim_model=sim_model, judge=LLMJudge(judge_model, prompt_id=prompts[1]) if judge_model else None,
                     services=ServicePool(agent_settings, agent_model, catalog_override=catalog), store=store,
-                    out=Path(settings.data_dir) / "runs" / f"sim-{name}-{tag}.jsonl")
+                    out=Path(settings.data_dir) / "runs" / f"sim-{name}-{tag}.jsonl", knobs=knobs,
+                    knob_defaults={k: getattr(baseline, k) for k in KNOBS})
 
 
 def _resumed(setup: SimSetup, sessions: int, seed: int) -> int:

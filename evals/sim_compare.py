@@ -52,12 +52,14 @@ def compare_runs(records: Sequence[dict], earlier_file: Path, *, max_turn: int =
 
 def comparison_lines(check: dict[str, Any], *, seconds_now: float, seconds_earlier: float | None) -> list[str]:
     """The report section for a comparison."""
-    verdict = "identical" if check["all_metrics_identical"] and not check["differing_sessions"] else "different"
+    identical = check["all_metrics_identical"] and not check["differing_sessions"]
+    differ = sum(not row["same"] for row in check["metrics"].values())
     lines = [
-        "## Replay check" if verdict == "identical" else "## Comparison with an earlier run", "",
+        "## Replay check" if identical else "## Comparison with an earlier run", "",
         f"Compared with `{check['earlier_file']}`: {check['matched_sessions']} sessions matched by (case, seed), "
-        f"{check['identical_sessions']} with the same transcript, outcome and judge ratings; every compared metric "
-        f"is **{verdict}**.", "",
+        f"{check['identical_sessions']} with the same transcript, outcome and judge ratings; "
+        + ("every compared metric is **identical**." if identical
+           else f"**{differ} of {len(check['metrics'])}** compared metrics differ."), "",
         "| metric | earlier run | this run | same |", "|---|---|---|---|",
     ]
     for name, row in check["metrics"].items():
@@ -68,7 +70,7 @@ def comparison_lines(check: dict[str, Any], *, seconds_now: float, seconds_earli
         body = to_markdown(paired_blocks(check["paired"], ("earlier", "this run")), Path("."))
         lines += ["", "### Paired comparison (this run − earlier run)", "",
                   body.replace("## Paired", "#### Paired").rstrip()]
-    if seconds_earlier:
+    if seconds_earlier and identical:
         lines += ["", f"Wall time: this run {seconds_now:.1f} s, the earlier run {seconds_earlier:.1f} s "
                       f"({100 * seconds_now / seconds_earlier:.1f}%). Latencies are not compared: a replay's are "
                       "the cache's."]

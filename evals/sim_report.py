@@ -161,6 +161,8 @@ def write_sim_report(run: dict, records: Sequence[dict], path: Path) -> Path:
         f"judge `{run['models']['judge'] or 'none'}`  ",
         f"Prompts: simulator `{run['prompts']['simulator']}`, judge `{run['prompts']['judge'] or 'none'}`, agent "
         f"{', '.join(f'`{p}`' for p in run['prompts']['agent']) or 'none (templates)'}  ",
+        *([f"Agent settings: " + ", ".join(f"{k} {v}" for k, v in run["agent_settings"].items()) + "  "]
+          if run.get("agent_settings") else []),
         f"Results: `{run['results_file']}` ({run['resumed_sessions']} sessions resumed from an earlier leg)  ",
         *([f"Code: commit `{run['code']}` (a replay from the cache is exact on the same code)  "] if run.get("code") else []),
         f"LLM cache: {cache.get('hits', 0)} hits, {cache.get('misses', 0)} misses (`{cache.get('path', 'off')}`)", "",

@@ -132,3 +132,15 @@ def test_compare_to_checks_a_rerun_session_by_session(setup):
     assert "## Comparison with an earlier run" in text and "McNemar, success" in text and "#### Paired deltas" in text
     missing = _run(*base, "--name", "again", "--compare-to", tmp_path / "nothing.jsonl")
     assert missing.exit_code == 2 and "nothing.jsonl" in missing.output
+
+
+def test_a_knob_set_away_from_its_default_is_part_of_the_command(setup, monkeypatch):
+    tmp_path, items, cases = setup
+    base = ["--cases", cases, "--sessions", 2, "--seed", 3, "--backend", "none", "--catalog", items, "--json"]
+    plain = json.loads(_run(*base, "--report", tmp_path / "a.md").stdout)
+    assert plain["command"].startswith("concierge eval sim ")
+    monkeypatch.setenv("CONCIERGE_MAX_QUESTIONS", "2")
+    knob = json.loads(_run(*base, "--report", tmp_path / "b.md").stdout)
+    assert knob["command"].startswith("CONCIERGE_MAX_QUESTIONS=2 concierge eval sim ")
+    assert knob["agent_settings"]["max_questions"] == 2 and knob["results_file"] != plain["results_file"]
+    assert "Agent settings: max_questions 2" in (tmp_path / "b.md").read_text()
