@@ -257,6 +257,9 @@ def test_chat_ui_names_real_movies(tmp_path):
                 quick.get_by_role("button", name="Doesn't matter").click()
                 expect(quick).to_be_hidden(timeout=30_000)
             expect(chat).to_contain_text("Toy Story", timeout=1_000)
+            # the turn is over (reply streamed, cards and trace drawn) before the screenshot is taken
+            expect(page.locator("#cards .card").first).to_be_visible(timeout=120_000)
+            expect(page.locator("#trace")).to_contain_text(": recommend in", timeout=30_000)
             page.wait_for_timeout(500)
             (REPO / "reports").mkdir(exist_ok=True)
             page.screenshot(path=str(REPO / "reports" / "ui-chat.png"), full_page=True)
