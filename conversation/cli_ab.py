@@ -139,11 +139,10 @@ def _model(settings, cache: Path | None):
 
 def _knob_prefix(settings) -> str:
     """CONCIERGE_ variables that move an agent knob off its default (the LLM-simulator A/B depends on them)."""
-    from conversation.cli_sim import KNOBS
+    from conversation.cli_sim import KNOBS, knob_env
 
     defaults = type(settings).model_construct()
-    return "".join(f"CONCIERGE_{k.upper()}={getattr(settings, k)} " for k in KNOBS
-                   if getattr(settings, k) != getattr(defaults, k))
+    return knob_env({k: getattr(settings, k) for k in KNOBS}, {k: getattr(defaults, k) for k in KNOBS})
 
 
 def _tag(*parts: object) -> str:

@@ -22,6 +22,12 @@ NO_MODEL = ("none", "template")
 KNOBS = ("max_questions", "list_size", "recommend_below", "rerank_with_llm", "phrase_with_llm")
 
 
+def knob_env(knobs: dict[str, Any], defaults: dict[str, Any]) -> str:
+    """The CONCIERGE_ variables that set a knob away from its default, so a printed command reproduces the run."""
+    return "".join(f"CONCIERGE_{k.upper()}={str(v).lower() if isinstance(v, bool) else v} "
+                   for k, v in knobs.items() if defaults.get(k, v) != v)
+
+
 class Mode(str, Enum):
     graph = "graph"
     llm = "llm"
@@ -180,9 +186,7 @@ class SimSetup:
     knob_defaults: dict[str, Any] = field(default_factory=dict)  # ... as they would be with no CONCIERGE_ variable
 
     def env_prefix(self) -> str:
-        """The CONCIERGE_ variables that set a knob away from its default, so the command reproduces the run."""
-        return "".join(f"CONCIERGE_{k.upper()}={str(v).lower() if isinstance(v, bool) else v} "
-                       for k, v in self.knobs.items() if self.knob_defaults.get(k, v) != v)
+        return knob_env(self.knobs, self.knob_defaults)
 
     def info(self, records: list[dict], *, command: str, sessions: int, concurrency: int, seed: int,
              started: datetime, seconds: float, resumed: int) -> dict[str, Any]:

@@ -188,16 +188,19 @@ def blocks(result: dict) -> list[tuple[str, Any]]:
     return out
 
 
-def paired_blocks(s: dict, labels: tuple[str, str]) -> list[tuple[str, Any]]:
+HEADINGS = ("h1", "h2", "h3", "h4")
+
+
+def paired_blocks(s: dict, labels: tuple[str, str], *, heading: str = "h2") -> list[tuple[str, Any]]:
     """The paired deltas and tests of a `compare` summary as report blocks (also used to compare two runs)."""
     la, lb = labels
     out: list[tuple[str, Any]] = [
-        ("h2", "Paired deltas"),
+        (heading, "Paired deltas"),
         ("table", (["metric", la, lb, f"Δ ({lb} − {la})", "95% CI", "reading"],
                    [[m, _fmt(d["a"]), _fmt(d["b"]), _fmt(d["delta"]),
                      f"[{_fmt(d['ci95'][0])}, {_fmt(d['ci95'][1])}]", verdict(m, d, (la, lb))]
                     for m, d in s["deltas"].items()])),
-        ("h2", "Paired tests"),
+        (heading, "Paired tests"),
     ]
     tests: list[tuple[str, str, dict]] = []
     if "mcnemar_success" in s:
@@ -220,8 +223,8 @@ def paired_blocks(s: dict, labels: tuple[str, str]) -> list[tuple[str, Any]]:
 def to_markdown(items: list[tuple[str, Any]], folder: Path) -> str:
     lines: list[str] = []
     for kind, body in items:
-        if kind in ("h1", "h2"):
-            lines += [("# " if kind == "h1" else "## ") + body, ""]
+        if kind in HEADINGS:
+            lines += ["#" * int(kind[1]) + " " + body, ""]
         elif kind == "p":
             lines += [body, ""]
         elif kind == "table":
@@ -240,7 +243,7 @@ def to_html(items: list[tuple[str, Any]]) -> str:
              "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px}"
              "img{max-width:100%}</style></head><body>"]
     for kind, body in items:
-        if kind in ("h1", "h2"):
+        if kind in HEADINGS:
             parts.append(f"<{kind}>{html.escape(body)}</{kind}>")
         elif kind == "p":
             parts.append(f"<p>{html.escape(body)}</p>")

@@ -67,9 +67,9 @@ def comparison_lines(check: dict[str, Any], *, seconds_now: float, seconds_earli
     if check["differing_sessions"]:
         lines += ["", "Sessions that differ: " + ", ".join(check["differing_sessions"][:20]) + "."]
     if check.get("paired"):
-        body = to_markdown(paired_blocks(check["paired"], ("earlier", "this run")), Path("."))
-        lines += ["", "### Paired comparison (this run − earlier run)", "",
-                  body.replace("## Paired", "#### Paired").rstrip()]
+        blocks = [("h3", "Paired comparison (this run − earlier run)"),
+                  *paired_blocks(check["paired"], ("earlier", "this run"), heading="h4")]
+        lines += ["", to_markdown(blocks, Path(".")).rstrip()]
     if seconds_earlier and identical:
         lines += ["", f"Wall time: this run {seconds_now:.1f} s, the earlier run {seconds_earlier:.1f} s "
                       f"({100 * seconds_now / seconds_earlier:.1f}%). Latencies are not compared: a replay's are "

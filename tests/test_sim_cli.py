@@ -144,3 +144,13 @@ def test_a_knob_set_away_from_its_default_is_part_of_the_command(setup, monkeypa
     assert knob["command"].startswith("CONCIERGE_MAX_QUESTIONS=2 concierge eval sim ")
     assert knob["agent_settings"]["max_questions"] == 2 and knob["results_file"] != plain["results_file"]
     assert "Agent settings: max_questions 2" in (tmp_path / "b.md").read_text()
+
+
+def test_the_ab_command_names_the_knobs_it_ran_with():
+    from conversation.cli_ab import _knob_prefix
+    from conversation.settings import Settings
+
+    default = Settings.model_construct()
+    assert _knob_prefix(default) == ""
+    moved = default.model_copy(update={"max_questions": default.max_questions + 2, "rerank_with_llm": True})
+    assert _knob_prefix(moved) == f"CONCIERGE_MAX_QUESTIONS={default.max_questions + 2} CONCIERGE_RERANK_WITH_LLM=true "
