@@ -1,0 +1,354 @@
+"""Entity linker: catalog titles and people named in free text, with the sentiment of their clause."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from conversation.nlu import _NEGATION, _POSTFIX_NEGATION
+from conversation.state import Attr
+from retrieval.catalog import Catalog
+
+PERSON_TYPES = frozenset({"director", "actor", "actress", "star", "writer", "cast", "artist", "author", "composer",
+                          "creator", "producer", "person"})
+# Function words: a title made only of these ("It", "Her", "Up") is never linked in lower case.
+STOPWORDS = frozenset(
+    "a an the and or of in on at to for from by with it its is are was be i me my you your he him his she her we "
+    "us our they them their this that these those who what where when why how up down out off over under all any "
+    "some no not yes so as if but do does did than then too very just one two us here there now".split())
+ARTICLES = ("the", "a", "an", "les", "la", "le", "l'", "il", "el", "die", "das", "der", "los", "las", "un", "une")
+CUES = frozenset("like liked likes love loved loves enjoyed enjoy seen saw watched watch rewatched than hated hate "
+                 "disliked favorite favourite recommend adore adored about including called titled".split())
+CUE_PAIRS = frozenset({("similar", "to"), ("such", "as"), ("fan", "of"), ("lines", "of"), ("same", "as")})
+LIST_JOINERS = frozenset({"and", "or", "&", "nor", ","})
+MIN_FUZZY_TOKEN = 5
+KIND_SCORE = {0: 1.0, 1: 0.9, 2: 0.8}  # full title, title without its article, the part before a subtitle
+_TOKEN = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
+_YEAR_TOKEN = re.compile(r"(18[89]\d|19\d\d|20[0-3]\d)$")
+_TITLE_YEAR = re.compile(r"\s*\((\d{4})(?:\s*[-–]\s*\d{4})?\)\s*$")
+_PAREN_TAIL = re.compile(r"\s*\(([^()]*)\)\s*$")
+_SUBTITLE = re.compile(r"\s*(?::|\s[-–]\s)\s*")
+_CLAUSE_END = re.compile(r"[.;!?,]|\bbut\b|\bhowever\b")
+_DISLIKE = re.compile(r"\b(hated|disliked|didn'?t (like|enjoy|care for)|wasn'?t (a fan|good|great)|not a fan|"
+                      r"couldn'?t stand|boring|awful|terrible|overrated)\b")
+_LIKE = re.compile(r"\b(love|loved|loves|like|liked|enjoy|enjoyed|favou?rite|great|amazing|awesome|adore|adored)\b")
+_SEEN = re.compile(r"\b(seen|watched|saw)\b")
+_UNSEEN = re.compile(r"\b(never|not|haven'?t|hasn'?t|didn'?t)\s+(yet\s+)?(seen|watched|saw|see|watch)\b")
+Sentiment = Literal["liked", "disliked", "seen"]
+
+
+@dataclass(frozen=True)
+class Mention:
+    kind: Literal["item", "attribute"]
+    surface: str
+    start: int
+    end: int
+    item_id: str | None = None
+    attr: Attr | None = None
+    sentiment: Sentiment = "liked"
+    score: float = 1.0
+
+
+@dataclass
+class _Entry:
+    """What one normalised alias can mean: item ids (by alias kind) or an attribute."""
+
+    items: dict[int, list[str]] = field(default_factory=dict)
+    attr: Attr | None = None
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    start: int  # token offsets
+    end: int
+    key: str
+    kind: int
+    item_id: str | None
+    attr: Attr | None
+    score: float
+    risky: bool
+    year: bool
+    attribute_word: bool = False
+
+
+def normalise(text: str) -> str:
+    """Lower case, accents folded, apostrophes dropped, '&' as 'and', punctuation as spaces."""
+    return " ".join(t for t, _s, _e in tokens(text))
+
+
+def tokens(text: str) -> list[tuple[str, int, int]]:
+    """Normalised word tokens with their character offsets in `text`."""
+    out = []
+    for match in _TOKEN.finditer(text.replace("&", "+")):
+        word = _fold(match.group()).replace("'", "").replace("’", "")
+        out.append((word, match.start(), match.end()))
+    for pos in (m.start() for m in re.finditer("&", text)):
+        out.append(("and", pos, pos + 1))
+    return sorted(out, key=lambda t: t[1])
+
+
+def _fold(text: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(c))
+
+
+def title_aliases(title: str) -> tuple[int | None, list[tuple[str, int]]]:
+    """A catalog title's year and its aliases as (normalised text, kind): 0 full, 1 no article, 2 before subtitle."""
+    year_match = _TITLE_YEAR.search(title)
+    year = int(year_match.group(1)) if year_match else None
+    base = title[: year_match.start()] if year_match else title
+    names = []
+    while (tail := _PAREN_TAIL.search(base)) and tail.start() > 0:  # "Seven (a.k.a. Se7en)", "(Léon)"
+        names.append(re.sub(r"^a\.k\.a\.\s*", "", tail.group(1).strip(), flags=re.I))
+        base = base[: tail.start()]
+    aliases: list[tuple[str, int]] = []
+    for name in [base, *names]:
+        as_stored, name = normalise(name), _front_article(name.strip())
+        full = normalise(name)
+        if not full:
+            continue
+        aliases.append((full, 0))
+        if as_stored != full:  # "Matrix, The" typed as the catalog writes it
+            aliases.append((as_stored, 0))
+        words = full.split()
+        if len(words) > 1 and words[0] in ARTICLES:
+            aliases.append((" ".join(words[1:]), 1))
+        head = _SUBTITLE.split(name, maxsplit=1)[0]
+        if head != name and len(normalise(head).split()) >= 2:
+            aliases.append((normalise(head), 2))
+    return year, aliases
+
+
+def _front_article(name: str) -> str:
+    """'Matrix, The' -> 'The Matrix'; 'Cité des enfants perdus, La' -> 'La Cité des enfants perdus'."""
+    match = re.search(r",\s*(" + "|".join(re.escape(a) for a in ARTICLES) + r")$", name, flags=re.I)
+    if match is None:
+        return name
+    article = match.group(1)
+    return f"{article}{'' if article.endswith(chr(39)) else ' '}{name[: match.start()]}"
+
+
+class EntityLinker:
+    """Finds catalog titles and people in text; built once per catalog."""
+
+    def __init__(self, entries: dict[str, _Entry], *, years: dict[str, int | None], popularity: dict[str, float],
+                 surnames: dict[str, Attr], attribute_words: frozenset[str] = frozenset()) -> None:
+        self.attribute_words = attribute_words
+        self.entries = entries
+        self.years = years
+        self.popularity = popularity
+        self.surnames = surnames
+        self.prefixes = {" ".join(k.split()[:n]) for k in entries for n in range(1, len(k.split()))}
+        self.vocab = {w for k in entries for w in k.split()}
+        self.deletions: dict[str, set[str]] = {}
+        for word in self.vocab:
+            if len(word) >= MIN_FUZZY_TOKEN and not word.isdigit():
+                for variant in _deletions(word):
+                    self.deletions.setdefault(variant, set()).add(word)
+
+    @classmethod
+    def from_catalog(cls, catalog: Catalog) -> EntityLinker:
+        entries: dict[str, _Entry] = {}
+        years: dict[str, int | None] = {}
+        for item in catalog.items.values():
+            year, aliases = title_aliases(item.title)
+            if year is None and item.attributes.get("year"):
+                year = int(item.attributes["year"][0]) if item.attributes["year"][0].isdigit() else None
+            years[item.id] = year
+            for alias, kind in aliases:
+                ids = entries.setdefault(alias, _Entry()).items.setdefault(kind, [])
+                if item.id not in ids:
+                    ids.append(item.id)
+        surname_count: dict[str, list[Attr]] = {}
+        for kind, counts in catalog.attribute_counts.items():
+            if kind not in PERSON_TYPES:
+                continue
+            for value in counts:
+                key = normalise(value)
+                if len(key.split()) < 2:
+                    continue
+                entry = entries.setdefault(key, _Entry())
+                entry.attr = entry.attr or Attr(type=kind, value=value)
+                surname_count.setdefault(key.split()[-1], []).append(entry.attr)
+        surnames = {s: attrs[0] for s, attrs in surname_count.items()
+                    if len({a.value for a in attrs}) == 1 and len(s) >= 3 and s not in STOPWORDS}
+        attribute_words = frozenset(normalise(v) for kind, counts in catalog.attribute_counts.items()
+                                    if kind not in PERSON_TYPES for v in counts)
+        return cls(entries, years=years, popularity=dict(catalog.popularity), surnames=surnames,
+                   attribute_words=attribute_words)
+
+    def link(self, text: str) -> list[Mention]:
+        """Non-overlapping mentions in text order, each with the sentiment of its clause."""
+        toks = tokens(text)
+        words = [self._correct(w) for w, _s, _e in toks]
+        candidates = [c for c in self._candidates(text, toks, words) if c is not None]
+        chosen = _select([c for c in candidates if not c.risky or _evidence(text, toks, c)], [])
+        listed = [c for c in candidates if c.risky and _follows_list(toks, c, chosen)]
+        chosen = _select(listed, chosen)
+        mentions = [self._mention(text, toks, c) for c in sorted(chosen, key=lambda c: c.start)]
+        return _with_sentiment(text, mentions)
+
+    def _correct(self, word: str) -> tuple[str, str]:
+        """(the word, its one-edit correction to a title word, or the word itself)."""
+        if word in self.vocab or len(word) < MIN_FUZZY_TOKEN or word.isdigit():
+            return word, word
+        options = set(self.deletions.get(word, ()))
+        for variant in _deletions(word):
+            options |= {variant} & self.vocab
+            options |= self.deletions.get(variant, set())
+        options = {o for o in options if o.rstrip("s") != word.rstrip("s")}  # a plural is not a typo
+        return word, (min(options) if len(options) == 1 else word)
+
+    def _candidates(self, text: str, toks, words):
+        for i in range(len(words)):
+            for j in range(i + 1, len(words) + 1):
+                exact = " ".join(w for w, _c in words[i:j])
+                fixed = " ".join(c for _w, c in words[i:j])
+                if exact not in self.prefixes and exact not in self.entries and fixed not in self.prefixes \
+                        and fixed not in self.entries:
+                    break
+                for key, fuzzy in ((exact, False), (fixed, True)):
+                    if key in self.entries and not (fuzzy and key == exact):
+                        yield self._resolve(toks, i, j, key, fuzzy)
+            if words[i][0] in self.surnames and text[toks[i][1]].isupper():
+                # A surname alone counts only written with a capital ("Nolan"), and only if one person has it.
+                yield _Candidate(i, i + 1, words[i][0], 0, None, self.surnames[words[i][0]], 0.7, False, False)
+
+    def _resolve(self, toks, i: int, j: int, key: str, fuzzy: bool) -> _Candidate | None:
+        entry = self.entries[key]
+        content = [w for w in key.split() if w not in STOPWORDS]
+        risky = len(content) <= 1 or len(key.replace(" ", "")) <= 3
+        if fuzzy and len(key.replace(" ", "")) < 6:
+            return None
+        year = int(toks[j][0]) if j < len(toks) and _YEAR_TOKEN.match(toks[j][0]) else None
+        if not entry.items:
+            return _Candidate(i, j, key, 0, None, entry.attr, 0.8 if fuzzy else 1.0, False, False)
+        kind = min(entry.items)
+        picked = self._pick(entry.items[kind], year, partial=kind == 2)
+        if picked is None:
+            return None
+        item_id, score = picked
+        score *= KIND_SCORE[kind] * (0.85 if fuzzy else 1.0)
+        matched_year = year is not None and self.years.get(item_id) is not None and abs(self.years[item_id] - year) <= 1
+        return _Candidate(i, j + (1 if matched_year else 0), key, kind, item_id, None, score, risky, matched_year,
+                          key in self.attribute_words)
+
+    def _pick(self, ids: list[str], year: int | None, *, partial: bool) -> tuple[str, float] | None:
+        """The item a title means: the year given, else the most popular (a partial title only if dominant)."""
+        if year is not None:
+            for slack in (0, 1):
+                near = [i for i in ids if self.years.get(i) is not None and abs(self.years[i] - year) <= slack]
+                if near:
+                    return max(near, key=lambda i: self.popularity.get(i, 0.0)), 1.0
+        ranked = sorted(ids, key=lambda i: -self.popularity.get(i, 0.0))
+        if len(ranked) == 1:
+            return ranked[0], 1.0
+        top, second = (self.popularity.get(i, 0.0) for i in ranked[:2])
+        if partial and top < 2 * second + 1:
+            return None
+        return ranked[0], 1.0 if top > second else 0.9
+
+    def _mention(self, text: str, toks, c: _Candidate) -> Mention:
+        start, end = toks[c.start][1], toks[c.end - 1][2]
+        if c.year and end < len(text) and text[end] in ")]":
+            end += 1
+        return Mention(kind="item" if c.item_id else "attribute", surface=text[start:end], start=start, end=end,
+                       item_id=c.item_id, attr=c.attr, score=round(c.score, 3))
+
+
+def _deletions(word: str) -> set[str]:
+    return {word[:k] + word[k + 1:] for k in range(len(word))}
+
+
+def _select(candidates: list[_Candidate], chosen: list[_Candidate]) -> list[_Candidate]:
+    """Longest first, then the better alias kind and score; no two mentions share a token."""
+    taken = {t for c in chosen for t in range(c.start, c.end)}
+    out = list(chosen)
+    for c in sorted(candidates, key=lambda c: (-(c.end - c.start), c.kind, -c.score, c.start)):
+        span = set(range(c.start, c.end))
+        if not span & taken:
+            out.append(c)
+            taken |= span
+    return out
+
+
+def _evidence(text: str, toks, c: _Candidate) -> bool:
+    """Context that makes a short or common-word title a title: a year, quotes, a cue word, capitals."""
+    start, end = toks[c.start][1], toks[c.end - 1][2]
+    quoted = start > 0 and text[start - 1] in "\"'“‘*" and end < len(text) and text[end] in "\"'”’*"
+    span = toks[c.start:c.end - (1 if c.year else 0)]  # the title's words, without the year after it
+    content = [t for t in span if t[0] not in STOPWORDS]
+    if not content:  # "It", "Up", "Her": never in lower case, and not merely at the start of a sentence
+        return all(text[s].isupper() for _w, s, _e in span) and (c.year or quoted or _capitalised(text, span))
+    if c.year or quoted:
+        return True
+    before = [w for w, _s, _e in toks[max(0, c.start - 2): c.start]]
+    cued = bool(before) and (before[-1] in CUES or tuple(before[-2:]) in CUE_PAIRS)
+    # "like matrix", "like comedy": a cue alone does not make a title of a bare word or of an attribute's name
+    return (cued and c.kind != 1 and not c.attribute_word) or _capitalised(text, span, content)
+
+
+def _capitalised(text: str, span, content=None) -> bool:
+    """Every (content) word written with a capital, and not merely because a sentence starts there."""
+    if text.upper() == text or not span:  # shouting: capitals say nothing
+        return False
+    upper = [t for t in span if text[t[1]].isupper() or text[t[1]].isdigit()]
+    if all(t in upper for t in (content or span)):
+        return len(upper) > 1 or not _sentence_start(text, span[0][1])
+    return False
+
+
+def _sentence_start(text: str, start: int) -> bool:
+    before = text[:start].rstrip()
+    return not before or before[-1] in ".!?\n"
+
+
+def _follows_list(toks, c: _Candidate, chosen: list[_Candidate]) -> bool:
+    """'I loved The Dark Knight and Heat': a short title right after a linked one and a joiner."""
+    ends = {x.end for x in chosen}
+    if c.start >= 2 and toks[c.start - 1][0] in LIST_JOINERS and c.start - 1 in ends:
+        return any(t[0] not in STOPWORDS for t in toks[c.start:c.end])
+    return False
+
+
+def _with_sentiment(text: str, mentions: list[Mention]) -> list[Mention]:
+    lowered = text.lower()
+    protected = lowered.replace("anything but", "anything_but")  # same length: offsets still hold
+    bounds = [0, *sorted({m.end() for m in _CLAUSE_END.finditer(protected)}), len(text)]
+    out: list[Mention] = []
+    for n, m in enumerate(mentions):
+        clause_start = max(b for b in bounds if b <= m.start)
+        clause_end = min(b for b in bounds if b >= m.end)
+        prev_end = max([clause_start] + [x.end for x in mentions[:n] if x.end <= m.start])
+        after_end = min([clause_end] + [x.start for x in mentions[n + 1:] if x.start >= m.end])
+        before, after = lowered[prev_end:m.start], lowered[m.end:after_end]
+        sentiment = _sentiment(before, after)
+        gap = lowered[mentions[n - 1].end:m.start] if n else "."
+        if sentiment is None and re.fullmatch(r"[\s,]*(and|or|&|nor)?[\s,]*", gap):
+            sentiment = out[-1].sentiment  # "I hated Titanic, Avatar and Alien": the list shares one verb
+        sentiment = sentiment or _sentiment(lowered[clause_start:m.start], "") or "liked"
+        out.append(replace(m, sentiment=sentiment))
+    return out
+
+
+def _sentiment(before: str, after: str) -> Sentiment | None:
+    """Disliked over liked over seen; 'never seen X' says nothing about taste."""
+    if _UNSEEN.search(before):
+        return None
+    if _DISLIKE.search(before) or _NEGATION.search(before) or _POSTFIX_NEGATION.search(after) or _DISLIKE.search(after):
+        return "disliked"
+    if _LIKE.search(before) or _LIKE.search(after):
+        return "liked"
+    if _SEEN.search(before) or _SEEN.search(after):
+        return "seen"
+    return None
+
+
+def mask_mentions(text: str, mentions: Sequence[Mention]) -> str:
+    """The text with every linked span blanked (same length), so its words are not read again as tags."""
+    chars = list(text)
+    for m in mentions:
+        chars[m.start:m.end] = " " * (m.end - m.start)
+    return "".join(chars)
