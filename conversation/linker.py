@@ -18,7 +18,10 @@ PERSON_TYPES = frozenset({"director", "actor", "actress", "star", "writer", "cas
 STOPWORDS = frozenset(
     "a an the and or of in on at to for from by with it its is are was be i me my you your he him his she her we "
     "us our they them their this that these those who what where when why how up down out off over under all any "
-    "some no not yes so as if but do does did than then too very just one two us here there now".split())
+    "some no not yes so as if but do does did than then too very just one two us here there now yeah ok okay hi "
+    "hello thanks please sure well oh wow lol".split())
+RICH_TEXT_TOKENS = 15  # descriptions this long on average tell ordinary words from names
+COMMON_DF = 3  # a word in at least this many other items' descriptions is an ordinary word
 ARTICLES = ("the", "a", "an", "les", "la", "le", "l'", "il", "el", "die", "das", "der", "los", "las", "un", "une")
 CUES = frozenset("like liked likes love loved loves enjoyed enjoy seen saw watched watch rewatched than hated hate "
                  "disliked favorite favourite recommend adore adored about including called titled".split())
@@ -72,6 +75,7 @@ class _Candidate:
     risky: bool
     year: bool
     attribute_word: bool = False
+    strict: bool = False  # every word is an ordinary word: capitals and a cue together, or a year or quotes
 
 
 def normalise(text: str) -> str:
@@ -134,8 +138,10 @@ class EntityLinker:
     """Finds catalog titles and people in text; built once per catalog."""
 
     def __init__(self, entries: dict[str, _Entry], *, years: dict[str, int | None], popularity: dict[str, float],
-                 surnames: dict[str, Attr], attribute_words: frozenset[str] = frozenset()) -> None:
+                 surnames: dict[str, Attr], attribute_words: frozenset[str] = frozenset(),
+                 common: frozenset[str] | None = None) -> None:
         self.attribute_words = attribute_words
+        self.common = common  # None: the catalog has too little text to tell ordinary words from names
         self.entries = entries
         self.years = years
         self.popularity = popularity
@@ -177,7 +183,7 @@ class EntityLinker:
         attribute_words = frozenset(normalise(v) for kind, counts in catalog.attribute_counts.items()
                                     if kind not in PERSON_TYPES for v in counts)
         return cls(entries, years=years, popularity=dict(catalog.popularity), surnames=surnames,
-                   attribute_words=attribute_words)
+                   attribute_words=attribute_words, common=_ordinary_words(catalog))
 
     def link(self, text: str) -> list[Mention]:
         """Non-overlapping mentions in text order, each with the sentiment of its clause."""
@@ -185,7 +191,7 @@ class EntityLinker:
         words = [self._correct(w) for w, _s, _e in toks]
         candidates = [c for c in self._candidates(text, toks, words) if c is not None]
         chosen = _select([c for c in candidates if not c.risky or _evidence(text, toks, c)], [])
-        listed = [c for c in candidates if c.risky and _follows_list(toks, c, chosen)]
+        listed = [c for c in candidates if c.risky and _follows_list(text, toks, c, chosen)]
         chosen = _select(listed, chosen)
         mentions = [self._mention(text, toks, c) for c in sorted(chosen, key=lambda c: c.start)]
         return _with_sentiment(text, mentions)
@@ -219,8 +225,10 @@ class EntityLinker:
     def _resolve(self, toks, i: int, j: int, key: str, fuzzy: bool) -> _Candidate | None:
         entry = self.entries[key]
         content = [w for w in key.split() if w not in STOPWORDS]
+        ordinary = self.common is not None and bool(content) and all(w in self.common for w in content)
         risky = len(content) <= 1 or len(key.replace(" ", "")) <= 3
-        if fuzzy and len(key.replace(" ", "")) < 6:
+        strict = ordinary and len(content) == 1  # "Loved", "Life": an ordinary word needs capitals and a cue
+        if fuzzy and (len(content) < 2 or len(key.replace(" ", "")) < 8):  # one word one edit away: too many
             return None
         year = int(toks[j][0]) if j < len(toks) and _YEAR_TOKEN.match(toks[j][0]) else None
         if not entry.items:
@@ -233,7 +241,7 @@ class EntityLinker:
         score *= KIND_SCORE[kind] * (0.85 if fuzzy else 1.0)
         matched_year = year is not None and self.years.get(item_id) is not None and abs(self.years[item_id] - year) <= 1
         return _Candidate(i, j + (1 if matched_year else 0), key, kind, item_id, None, score, risky, matched_year,
-                          key in self.attribute_words)
+                          key in self.attribute_words, strict)
 
     def _pick(self, ids: list[str], year: int | None, *, partial: bool) -> tuple[str, float] | None:
         """The item a title means: the year given, else the most popular (a partial title only if dominant)."""
@@ -242,7 +250,9 @@ class EntityLinker:
                 near = [i for i in ids if self.years.get(i) is not None and abs(self.years[i] - year) <= slack]
                 if near:
                     return max(near, key=lambda i: self.popularity.get(i, 0.0)), 1.0
-        ranked = sorted(ids, key=lambda i: -self.popularity.get(i, 0.0))
+        # Ties (often no ratings at all): an entry with a year over one without, then the newer one.
+        ranked = sorted(ids, key=lambda i: (-self.popularity.get(i, 0.0), self.years.get(i) is None,
+                                            -(self.years.get(i) or 0)))
         if len(ranked) == 1:
             return ranked[0], 1.0
         top, second = (self.popularity.get(i, 0.0) for i in ranked[:2])
@@ -256,6 +266,21 @@ class EntityLinker:
             end += 1
         return Mention(kind="item" if c.item_id else "attribute", surface=text[start:end], start=start, end=end,
                        item_id=c.item_id, attr=c.attr, score=round(c.score, 3))
+
+
+def _ordinary_words(catalog: Catalog) -> frozenset[str] | None:
+    """Words of the items' descriptions (each without its own title) used by several items; None if too thin."""
+    df: dict[str, int] = {}
+    total = 0
+    for item in catalog.items.values():
+        own = set(normalise(item.title).split())
+        words = set(normalise(item.text).split()) - own
+        total += len(words)
+        for w in words:
+            df[w] = df.get(w, 0) + 1
+    if not catalog.items or total / len(catalog.items) < RICH_TEXT_TOKENS:
+        return None
+    return frozenset(w for w, n in df.items() if n >= COMMON_DF)
 
 
 def _deletions(word: str) -> set[str]:
@@ -287,16 +312,18 @@ def _evidence(text: str, toks, c: _Candidate) -> bool:
     before = [w for w, _s, _e in toks[max(0, c.start - 2): c.start]]
     cued = bool(before) and (before[-1] in CUES or tuple(before[-2:]) in CUE_PAIRS)
     # "like matrix", "like comedy": a cue alone does not make a title of a bare word or of an attribute's name
+    if c.strict:
+        return cued and _capitalised(text, span, content, anywhere=True)
     return (cued and c.kind != 1 and not c.attribute_word) or _capitalised(text, span, content)
 
 
-def _capitalised(text: str, span, content=None) -> bool:
+def _capitalised(text: str, span, content=None, *, anywhere: bool = False) -> bool:
     """Every (content) word written with a capital, and not merely because a sentence starts there."""
     if text.upper() == text or not span:  # shouting: capitals say nothing
         return False
     upper = [t for t in span if text[t[1]].isupper() or text[t[1]].isdigit()]
     if all(t in upper for t in (content or span)):
-        return len(upper) > 1 or not _sentence_start(text, span[0][1])
+        return anywhere or len(upper) > 1 or not _sentence_start(text, span[0][1])
     return False
 
 
@@ -305,11 +332,12 @@ def _sentence_start(text: str, start: int) -> bool:
     return not before or before[-1] in ".!?\n"
 
 
-def _follows_list(toks, c: _Candidate, chosen: list[_Candidate]) -> bool:
+def _follows_list(text: str, toks, c: _Candidate, chosen: list[_Candidate]) -> bool:
     """'I loved The Dark Knight and Heat': a short title right after a linked one and a joiner."""
     ends = {x.end for x in chosen}
     if c.start >= 2 and toks[c.start - 1][0] in LIST_JOINERS and c.start - 1 in ends:
-        return any(t[0] not in STOPWORDS for t in toks[c.start:c.end])
+        content = [t for t in toks[c.start:c.end] if t[0] not in STOPWORDS]
+        return bool(content) and (not c.strict or all(text[t[1]].isupper() for t in content))
     return False
 
 

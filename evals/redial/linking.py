@@ -22,8 +22,8 @@ def typed_title(title: str, rng: random.Random) -> str:
     return bare.lower() if rng.random() < 0.5 else bare
 
 
-def messages(path: Path, catalog_ids: dict[str, str], *, seed: int = 0) -> Iterator[tuple[str, set[str], int]]:
-    """(typed message, the catalog ids it names, mentions outside the catalog) for every message."""
+def messages(path: Path, catalog_ids: dict[str, str], *, seed: int = 0) -> Iterator[tuple[str, str, set[str], int]]:
+    """(typed message, the message as written, the catalog ids it names, mentions outside the catalog)."""
     rng = random.Random(seed)
     with open(path, encoding="utf-8") as f:
         for line in f:
@@ -46,22 +46,26 @@ def messages(path: Path, catalog_ids: dict[str, str], *, seed: int = 0) -> Itera
                     return typed_title(title, rng)
 
                 text = _AT.sub(put_back, message["text"])
-                yield text, truth, unknown
+                yield text, message["text"], truth, unknown
 
 
 def evaluate(path: Path, catalog: Catalog, *, seed: int = 0, examples: int = 15) -> dict[str, Any]:
     """Precision and recall of linked item ids against the true ids, over all messages."""
     linker = EntityLinker.from_catalog(catalog)
     ids = {" ".join(item.title.split()): item_id for item_id, item in catalog.items.items()}
-    tp = fp = fn = n_messages = unknown = 0
+    bare = {item_id: _YEAR.sub("", " ".join(item.title.split())).lower() for item_id, item in catalog.items.items()}
+    tp = fp = fn = n_messages = unknown = other_version = unmarked = 0
     misses: list[dict] = []
     wrong: list[dict] = []
-    for text, truth, outside in messages(path, ids, seed=seed):
+    for text, written, truth, outside in messages(path, ids, seed=seed):
         predicted = {m.item_id for m in linker.link(text) if m.kind == "item" and m.item_id}
         n_messages += 1
         unknown += outside
         tp += len(predicted & truth)
         fp += len(predicted - truth)
+        true_titles = {bare[i] for i in truth}
+        other_version += sum(1 for i in predicted - truth if bare[i] in true_titles)
+        unmarked += sum(1 for i in predicted - truth if bare[i] not in true_titles and bare[i] in written.lower())
         fn += len(truth - predicted)
         if truth - predicted and len(misses) < examples:
             misses.append({"text": text, "missed": [catalog.items[i].title for i in truth - predicted]})
@@ -69,5 +73,6 @@ def evaluate(path: Path, catalog: Catalog, *, seed: int = 0, examples: int = 15)
             wrong.append({"text": text, "linked": [catalog.items[i].title for i in predicted - truth]})
     return {"messages": n_messages, "true_mentions": tp + fn, "linked": tp + fp, "correct": tp,
             "mentions_outside_catalog": unknown, "seed": seed,
+            "wrong_version": other_version, "linked_unmarked_title": unmarked,
             "precision": tp / (tp + fp) if tp + fp else 0.0, "recall": tp / (tp + fn) if tp + fn else 0.0,
             "missed_examples": misses, "wrong_examples": wrong}
