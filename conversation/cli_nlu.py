@@ -16,13 +16,17 @@ REPO = Path(__file__).resolve().parents[1]
 CATALOGS = {"movielens": REPO / "data" / "movielens-latest-small",
             "lastfm": REPO.parent / "shared" / "data" / "lastfm-unicorn" / "lastfm"}
 err = Console(stderr=True)
+DEFAULT_MODES = {False: "matcher,llm,combined", True: "matcher,reader-matcher,reader"}
 
 
 def eval_nlu(
-    modes: Annotated[str, typer.Option(help="Comma-separated readers: matcher, llm, combined.")] = "matcher,llm,combined",
-    sets: Annotated[str, typer.Option(help="Comma-separated message sets: labelled, heldout (development), heldout-2.")] = "labelled,heldout,heldout-2",
+    modes: Annotated[str | None, typer.Option(help="Comma-separated readers: matcher, llm, combined, reader-matcher, "
+                     "reader; default matcher,llm,combined (multilingual: matcher,reader-matcher,reader).")] = None,
+    sets: Annotated[str, typer.Option(help="Comma-separated message sets: labelled, heldout (development), heldout-2, "
+                    "multilingual.")] = "labelled,heldout,heldout-2",
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N labelled messages.")] = None,
     report: Annotated[Path, typer.Option(help="Where the Markdown report goes.")] = Path("reports/nlu.md"),
+    multilingual_report: Annotated[Path, typer.Option(help="Report of the multilingual set.")] = Path("reports/nlu-multilingual.md"),
     json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
     cache: Annotated[Path | None, typer.Option(help="LLM response cache (SQLite); default <data_dir>/llm-cache.sqlite3.")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Call the model every time.")] = False,
@@ -39,7 +43,8 @@ def eval_nlu(
     from evals.nlu_eval import MODES, SETS, Reader, askable_attributes, load_examples, predict, score, write_nlu_report
     from retrieval.loaders import load_catalog
 
-    chosen = [m.strip() for m in modes.split(",") if m.strip()]
+    multilingual = "multilingual" in sets.split(",")
+    chosen = [m.strip() for m in (modes or DEFAULT_MODES[multilingual]).split(",") if m.strip()]
     if not chosen or set(chosen) - set(MODES):
         err.print(f"[bold red]error:[/] --modes takes {', '.join(MODES)}; got {modes!r}")
         raise typer.Exit(2)
@@ -48,9 +53,11 @@ def eval_nlu(
         err.print(f"[bold red]error:[/] --sets takes {', '.join(SETS)}; got {sets!r}")
         raise typer.Exit(2)
     settings = Settings()
-    by_set = {name: load_examples(SETS[name])[:limit] for name in chosen_sets}
+    by_set = {name: load_examples(SETS[name])[:limit] for name in chosen_sets if name != "multilingual"}
+    if multilingual:
+        by_set["multilingual"] = load_examples(SETS["multilingual"])[:limit]
     examples = [e for block in by_set.values() for e in block]
-    uses_llm = any(m != "matcher" for m in chosen)
+    uses_llm = any(m not in ("matcher", "reader-matcher") for m in chosen)
     model, prompt, embedder = None, None, None
     if uses_llm:
         from agent.backends import build_chat_model
@@ -67,7 +74,13 @@ def eval_nlu(
         catalog = load_catalog(CATALOGS[name])
         lexicon = Lexicon.from_catalog(catalog)
         shortlist = AttributeShortlist(askable_attributes(catalog, lexicon), embedder) if embedder else None
-        readers[name] = Reader(lexicon, shortlist)
+        readers[name] = Reader(lexicon, shortlist, message_readers(lexicon, shortlist, model, prompt, settings))
+    if multilingual:
+        block = by_set.pop("multilingual")
+        path = run_multilingual(block, chosen, readers, model=model, prompt=prompt, modes_arg=modes, path=multilingual_report)
+        err.print(f"report written to {path}")
+        if not by_set:
+            return
     calls: list = []
     blocks = {}
     for set_name, block in by_set.items():
@@ -76,7 +89,8 @@ def eval_nlu(
                 for ex in block]
         sent: list[dict] = []  # what the combined reader made of each message it asked the LLM about
         for mode in chosen:
-            predictions = [predict(mode, ex, readers[ex.dataset], model=model, prompt=prompt, on_llm=calls.append)
+            predictions = [predict(mode, ex, readers[ex.dataset], model=model, prompt=prompt,
+                                   on_llm=None if mode.startswith("reader") else calls.append)
                            for ex in track(block, description=f"{set_name}: {mode} reader", console=err,
                                            disable=mode == "matcher")]
             result_modes[mode] = score(block, predictions)
@@ -86,7 +100,7 @@ def eval_nlu(
         blocks[set_name] = {"examples": len(block), "by_dataset": dict(Counter(e.dataset for e in block)),
                             "modes": result_modes, "llm_asked": sum(asks) if "combined" in chosen else None,
                             "llm_messages": sent}
-    result = {"command": "concierge eval nlu" + (f" --modes {modes}" if modes != "matcher,llm,combined" else "")
+    result = {"command": "concierge eval nlu" + (f" --modes {modes}" if modes else "")
               + (f" --sets {sets}" if sets != "labelled,heldout,heldout-2" else ""),
               "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "sets": blocks}
     if calls:
@@ -104,3 +118,54 @@ def eval_nlu(
             err.print(f"{set_name} {mode}: F1 all {row['all']['f1']:.3f} (liked {row['liked']['f1']:.3f}, "
                       f"disliked {row['disliked']['f1']:.3f})")
     err.print(f"report written to {path}")
+
+
+def message_readers(lexicon, shortlist, model, prompt, settings) -> dict:
+    """The product's message reader by eval mode: without a model, and with translation and the extractor."""
+    from agent.prompts import load_prompt
+    from conversation.reader import MessageReader
+
+    readers = {"reader-matcher": MessageReader(lexicon)}
+    if model is not None:
+        readers["reader"] = MessageReader(lexicon, model=model, shortlist=shortlist, extract_prompt=prompt,
+                                          translate_prompt=load_prompt("translate.v1"),
+                                          extract_timeout_s=settings.llm_timeout_s, translate_timeout_s=settings.llm_timeout_s)
+    return readers
+
+
+def run_multilingual(block, chosen, readers, *, model, prompt, modes_arg, path: Path) -> Path:
+    """Every chosen reader over the multilingual set, F1 by split and language, cost per message, and the
+    language check's rates on the English sets."""
+    import time
+
+    from conversation.translate import is_english
+    from evals.nlu_eval import SETS, detector_rates, load_examples, multilingual_scores, predict, write_multilingual_report
+
+    result_modes = {}
+    for mode in chosen:
+        readings, seconds, predictions = [], [], []
+        for ex in track(block, description=f"multilingual: {mode} reader", console=err, disable=mode == "matcher"):
+            started = time.perf_counter()
+            predictions.append(predict(mode, ex, readers[ex.dataset], model=model, prompt=prompt, on_llm=readings.append))
+            seconds.append(time.perf_counter() - started)
+        calls = [c for r in readings for c in r.llm_calls]
+        result_modes[mode] = {**multilingual_scores(block, predictions), "cost": {
+            "mean_s": sum(seconds) / max(len(seconds), 1), "calls": len(calls),
+            "translate": sum(c.purpose == "translate" for c in calls), "extract": sum(c.purpose == "extract" for c in calls),
+            "fallbacks": sum(len(r.fallbacks) for r in readings)}}
+        genre = result_modes[mode]["splits"]
+        err.print(f"multilingual {mode}: genre F1 dev {genre['dev']['genre']['f1']:.3f}, heldout "
+                  f"{genre['heldout']['genre']['f1']:.3f}; all F1 both {genre['both']['all']['f1']:.3f}")
+    english = [e for name in ("labelled", "heldout", "heldout-2") for e in load_examples(SETS[name])]
+    detectors = {"function words, then py3langid (used)": is_english, "py3langid alone": _langid_is_english}
+    result = {"command": "concierge eval nlu --sets multilingual" + (f" --modes {modes_arg}" if modes_arg else ""),
+              "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "examples": len(block),
+              "langs": list(dict.fromkeys(e.lang for e in block)), "modes": result_modes,
+              "detectors": detector_rates([*english, *block], detectors)}
+    return write_multilingual_report(result, path)
+
+
+def _langid_is_english(text: str) -> bool:
+    import py3langid
+
+    return not text.strip() or py3langid.classify(text)[0] == "en"

@@ -16,6 +16,7 @@ from typing import Any
 
 from conversation.nlu import Lexicon, Understanding, understand
 from conversation.nlu_llm import MAX_PICKS, MIN_SIMILARITY, VERIFY_RANK, AttributeShortlist, combine, llm_extract, needs_llm
+from conversation.reader import MessageReader
 from conversation.state import Attr, ConvState
 from retrieval.catalog import Catalog
 
@@ -24,8 +25,11 @@ LABELLED = Path(__file__).resolve().parent / "data" / "nlu-labelled.jsonl"
 HELDOUT = Path(__file__).resolve().parent / "data" / "nlu-heldout.jsonl"
 # Written before the combined reader's shortlist-similarity check, which was calibrated on the other two.
 HELDOUT_2 = Path(__file__).resolve().parent / "data" / "nlu-heldout-2.jsonl"
-SETS = {"labelled": LABELLED, "heldout": HELDOUT, "heldout-2": HELDOUT_2}
-MODES = ("matcher", "llm", "combined")
+# Eight languages, each message with `lang` and `split` (dev: read while writing rules; heldout: not).
+MULTILINGUAL = Path(__file__).resolve().parent / "data" / "nlu-multilingual.jsonl"
+SETS = {"labelled": LABELLED, "heldout": HELDOUT, "heldout-2": HELDOUT_2, "multilingual": MULTILINGUAL}
+# reader-matcher: the product reader without a model (multilingual words); reader: with translation and LLM.
+MODES = ("matcher", "llm", "combined", "reader-matcher", "reader")
 
 
 @dataclass
@@ -34,6 +38,8 @@ class Example:
     text: str
     liked: set[str]
     disliked: set[str]
+    lang: str = "en"
+    split: str = ""
 
 
 def load_examples(path: Path = LABELLED) -> list[Example]:
@@ -43,7 +49,8 @@ def load_examples(path: Path = LABELLED) -> list[Example]:
             continue
         try:
             raw = json.loads(line)
-            rows.append(Example(raw["dataset"], raw["text"], set(raw["liked"]), set(raw["disliked"])))
+            rows.append(Example(raw["dataset"], raw["text"], set(raw["liked"]), set(raw["disliked"]),
+                                raw.get("lang", "en"), raw.get("split", "")))
         except (json.JSONDecodeError, KeyError) as exc:
             raise ValueError(f"{path}:{n}: not a labelled example ({exc})") from exc
     return rows
@@ -64,11 +71,14 @@ def prf(tp: int, fp: int, fn: int) -> dict[str, float]:
     return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0, "tp": tp, "fp": fp, "fn": fn}
 
 
-def score(examples: Sequence[Example], predictions: Sequence[tuple[set[str], set[str]]]) -> dict[str, Any]:
-    """Micro P/R/F1 for liked, disliked, and both (a value counts only with the right polarity)."""
+def score(examples: Sequence[Example], predictions: Sequence[tuple[set[str], set[str]]], *,
+          kind: str | None = None) -> dict[str, Any]:
+    """Micro P/R/F1 for liked, disliked, and both (a value counts only with the right polarity); `kind`
+    ("genre") scores only that attribute type."""
     counts = {"liked": [0, 0, 0], "disliked": [0, 0, 0]}
+    keep = (lambda labels: {x for x in labels if x.startswith(f"{kind}=")}) if kind else (lambda labels: labels)
     for ex, (liked, disliked) in zip(examples, predictions, strict=True):
-        for name, gold, pred in (("liked", ex.liked, liked), ("disliked", ex.disliked, disliked)):
+        for name, gold, pred in (("liked", keep(ex.liked), keep(liked)), ("disliked", keep(ex.disliked), keep(disliked))):
             counts[name][0] += len(gold & pred)
             counts[name][1] += len(pred - gold)
             counts[name][2] += len(gold - pred)
@@ -82,11 +92,17 @@ class Reader:
 
     lexicon: Lexicon
     shortlist: AttributeShortlist | None
+    message_readers: dict[str, MessageReader] | None = None  # by mode: reader-matcher, reader
 
 
 def predict(mode: str, example: Example, reader: Reader, *, model=None, prompt=None, k: int = 12,
             on_llm: Callable[[Any], None] | None = None) -> tuple[set[str], set[str]]:
     state = ConvState(session_id="nlu-eval")
+    if mode.startswith("reader"):
+        reading = reader.message_readers[mode].read(example.text, state)
+        if on_llm:
+            on_llm(reading)
+        return _labels(reading.understanding)
     matched = understand(example.text, state, reader.lexicon)
     if mode == "matcher":
         return _labels(matched)
@@ -152,3 +168,80 @@ def write_nlu_report(result: dict[str, Any], path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+def detector_rates(examples: Sequence[Example], detectors: dict[str, Callable[[str], bool]]) -> dict[str, Any]:
+    """Per language-check (text -> is English): English messages sent to translation, and other-language
+    messages it would not translate."""
+    english = [e for e in examples if e.lang == "en"]
+    other = [e for e in examples if e.lang != "en"]
+    out = {}
+    for name, is_en in detectors.items():
+        flagged = [e.text for e in english if not is_en(e.text)]
+        missed = [e.text for e in other if is_en(e.text)]
+        out[name] = {"english": len(english), "false_positives": flagged, "other": len(other), "missed": missed}
+    return out
+
+
+def multilingual_scores(examples: Sequence[Example], predictions: Sequence[tuple[set[str], set[str]]]) -> dict[str, Any]:
+    """F1 tables of one reader: by split (dev, heldout, both) and by language, all attributes and genres only."""
+    def table(rows: list[int]) -> dict[str, Any]:
+        subset, preds = [examples[i] for i in rows], [predictions[i] for i in rows]
+        return {"n": len(rows), "all": score(subset, preds)["all"], "genre": score(subset, preds, kind="genre")["all"]}
+
+    index = range(len(examples))
+    splits = {name: table([i for i in index if examples[i].split == name]) for name in ("dev", "heldout")}
+    splits["both"] = table(list(index))
+    langs = {lang: table([i for i in index if examples[i].lang == lang]) for lang in dict.fromkeys(e.lang for e in examples)}
+    return {"splits": splits, "langs": langs}
+
+
+def _f1_cell(row: dict[str, Any]) -> str:
+    return f"{row['precision']:.2f} / {row['recall']:.2f} / **{row['f1']:.3f}**"
+
+
+def write_multilingual_report(result: dict[str, Any], path: Path) -> Path:
+    modes = result["modes"]
+    lines = ["# NLU in other languages", "", f"Run {result['date']} with `{result['command']}`. "
+             f"{result['examples']} MovieLens messages in {len(result['langs'])} languages "
+             f"({', '.join(result['langs'])}) from `evals/data/nlu-multilingual.jsonl`, split into `dev` (read while "
+             "writing the multilingual words and negations) and `heldout` (not looked at while changing rules). "
+             "P / R / F1, micro, a value counts only with the right polarity. `matcher`: the lexicon matcher as the "
+             "product turn had it; `reader-matcher`: the message reader without a model (multilingual words, folded "
+             "accents, negations); `reader`: the message reader with the LLM translation and extractor.", ""]
+    for split in ("dev", "heldout", "both"):
+        lines += [f"## {split}", "", "| reader | genres P / R / F1 | all attributes P / R / F1 |", "|---|---|---|"]
+        lines += [f"| {m} | {_f1_cell(b['splits'][split]['genre'])} | {_f1_cell(b['splits'][split]['all'])} |"
+                  for m, b in modes.items()]
+        lines.append("")
+    lines += ["## Genre F1 per language (dev + heldout)", "", "| reader | " + " | ".join(result["langs"]) + " |",
+              "|---" * (len(result["langs"]) + 1) + "|"]
+    lines += [f"| {m} | " + " | ".join(f"{b['langs'][lang]['genre']['f1']:.2f}" for lang in result["langs"]) + " |"
+              for m, b in modes.items()]
+    lines += ["", "## Cost per message", "", "| reader | mean s / message | LLM calls (translate, extract) | fallbacks |",
+              "|---|---|---|---|"]
+    for m, b in modes.items():
+        cost = b.get("cost", {})
+        lines.append(f"| {m} | {cost.get('mean_s', 0):.2f} | {cost.get('calls', 0)} ({cost.get('translate', 0)}, "
+                     f"{cost.get('extract', 0)}) | {cost.get('fallbacks', 0)} |")
+    lines += _detector_lines(result.get("detectors") or {})
+    lines.append("")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def _detector_lines(detectors: dict[str, Any]) -> list[str]:
+    if not detectors:
+        return []
+    lines = ["", "## Is it English? (which messages go to translation)", "",
+             "English messages: every message of the English sets (`labelled`, `heldout`, `heldout-2`, MovieLens and "
+             "LastFM; three of them are French or German, listed when flagged); other: this set.", "",
+             "| check | English sent to translation | other-language not translated |", "|---|---|---|"]
+    for name, d in detectors.items():
+        lines.append(f"| {name} | {len(d['false_positives'])} / {d['english']} | {len(d['missed'])} / {d['other']} |")
+    for name, d in detectors.items():
+        lines.append(f"\n`{name}` flagged: {'; '.join(d['false_positives']) or '-'}. Not translated: "
+                     f"{'; '.join(d['missed']) or '-'}.")
+    return lines

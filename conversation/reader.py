@@ -1,0 +1,128 @@
+"""The message reader of the product turn: lexicon matcher, translation of other languages, LLM extraction.
+
+English: the matcher, then the LLM extractor for messages it read nothing in (`nlu_llm.read_message`).
+Another language: the matcher reads the original with the multilingual words of `lexicon.yaml` (accents
+folded, elisions split, the language's negation and "but" words mapped to the English ones the matcher
+scopes); the LLM translates the message and the same English reading runs on the translation; the two
+readings are merged, the translation's polarity winning where they disagree (it keeps the grammar of
+negation, "X ist nicht mein Ding", that a word list cannot).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from agent.llm import ChatModel
+from agent.prompts import PromptTemplate
+from conversation.nlu import Lexicon, Understanding, understand
+from conversation.nlu_llm import AttributeShortlist, read_message
+from conversation.state import ConvState, LLMCallTrace
+from conversation.translate import Translator, is_english
+
+# French/Italian elided articles and prepositions: "d'horreur", "dell'orrore", "l'azione".
+_ELISION = re.compile(r"\b([dljmnst]|qu|dell|dall|nell|sull|all|un|quell)['’](?=\w)", re.IGNORECASE)
+# Negations of de, fr, es, it, pt, nl, pl, sv, rewritten to the English "not" whose scope the matcher knows.
+_NEGATION = re.compile(
+    r"\b(kein|keine|keinen|keiner|keinem|keins|nicht|ohne|nix|nie|niemals|hasse|pas|sans|aucun|aucune|jamais|"
+    r"rien|déteste|deteste|sin|nada|ningún|ninguna|ningun|nunca|odio|detesto|niente|senza|nessun|nessuno|nessuna|"
+    r"mai|non|sem|não|nao|nenhum|nenhuma|geen|niet|zonder|nooit|haat|bez|żadnych|żadnego|żadnej|nienawidzę|"
+    r"inga|ingen|inte|utan|aldrig|hatar)\b",
+    re.IGNORECASE,
+)
+# "but" of those languages (clause boundaries for the negation's scope). Portuguese "mas"; not Spanish "más".
+_BUT = re.compile(r"\b(aber|sondern|mais|pero|sino|ma|però|mas|maar|ale|lecz|men)\b", re.IGNORECASE)
+
+
+def fold(text: str) -> str:
+    """Lower case without accents ("comédie" -> "comedie"): people type both."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def prepare_foreign(text: str) -> str:
+    """A non-English message as the matcher can read it: elisions split, negation and "but" in English."""
+    text = _ELISION.sub(r"\1 ", text)
+    text = _NEGATION.sub(" not ", text)
+    return fold(_BUT.sub(" but ", text))
+
+
+# English attribute words that are everyday words of the other languages: German "war" (was), "wär" (would
+# be), "Art" (kind), "bad" (bath), "hell" (bright), "Gift" (poison), "Kind" (child); Dutch "war" (muddle).
+_FALSE_FRIENDS = frozenset({"war", "art", "bad", "hell", "gift", "kind", "rat", "mist", "fast", "see", "die"})
+
+
+def folded_lexicon(lexicon: Lexicon) -> Lexicon:
+    """The same phrases with accents folded, to match `prepare_foreign` text, without false friends."""
+    stop = frozenset(fold(str(s)) for s in lexicon.stopwords) | _FALSE_FRIENDS  # str: YAML reads "no" as False
+    return Lexicon(phrases={fold(k): v for k, v in lexicon.phrases.items()}, stopwords=stop)
+
+
+def merge(native: Understanding, english: Understanding) -> Understanding:
+    """Both readings of one message; where they disagree on polarity the English one wins."""
+    out = english.model_copy(deep=True)
+    for attr in native.accepted:
+        if attr not in out.accepted and attr not in out.rejected:
+            out.accepted.append(attr)
+    for attr in native.rejected:
+        if attr not in out.accepted and attr not in out.rejected:
+            out.rejected.append(attr)
+    out.skip_asked = out.skip_asked or native.skip_asked
+    out.reject_shown = out.reject_shown or native.reject_shown
+    if out.accepted or out.rejected:
+        out.wishes = []
+    return out
+
+
+@dataclass
+class Reading:
+    """What one message said, the English text that was read, and the LLM calls and fallbacks it took."""
+
+    understanding: Understanding
+    text_en: str
+    llm_calls: list[LLMCallTrace] = field(default_factory=list)
+    fallbacks: list[str] = field(default_factory=list)
+    english: bool = True
+
+
+class MessageReader:
+    """Matcher -> (not English: translate, read the translation) -> LLM extractor for what the matcher misses."""
+
+    def __init__(self, lexicon: Lexicon, *, model: ChatModel | None = None, shortlist: AttributeShortlist | None = None,
+                 extract_prompt: PromptTemplate | None = None, translate_prompt: PromptTemplate | None = None,
+                 extract_timeout_s: float = 20.0, translate_timeout_s: float = 15.0, translate: bool = True,
+                 llm_extract: bool = True, detect_english: Callable[[str], bool] = is_english) -> None:
+        self.lexicon, self.native_lexicon = lexicon, folded_lexicon(lexicon)
+        self.model, self.shortlist, self.extract_prompt = model, shortlist, extract_prompt
+        self.extract_timeout_s, self.llm_extract, self.detect_english = extract_timeout_s, llm_extract, detect_english
+        self.translator = (Translator(model, translate_prompt, timeout_s=translate_timeout_s)
+                           if translate and model is not None and translate_prompt is not None else None)
+
+    def read(self, text: str, state: ConvState) -> Reading:
+        """Read one (title-masked) message against the conversation state."""
+        if self.detect_english(text):
+            return self._read_english(text, state, allow_llm=True)
+        native = understand(prepare_foreign(text), state, self.native_lexicon)
+        if native.wishes:
+            native.wishes = [text.strip()[:300]]
+        if self.translator is None:
+            return Reading(native, text, english=False)
+        translation = self.translator.translate(text)
+        calls = [translation.trace] if translation.trace is not None else []
+        if translation.fallback is not None:
+            return Reading(native, text, calls, [translation.fallback], english=False)
+        found = bool(native.accepted or native.rejected)
+        reading = self._read_english(translation.text, state, allow_llm=not found)
+        return Reading(merge(native, reading.understanding), translation.text, calls + reading.llm_calls,
+                       reading.fallbacks, english=False)
+
+    def _read_english(self, text: str, state: ConvState, *, allow_llm: bool) -> Reading:
+        use_llm = allow_llm and self.llm_extract
+        extraction = read_message(text, state, self.lexicon, shortlist=self.shortlist if use_llm else None,
+                                  model=self.model if use_llm else None, prompt=self.extract_prompt,
+                                  timeout_s=self.extract_timeout_s)
+        calls = [extraction.trace] if extraction.trace is not None else []
+        fallbacks = [extraction.fallback] if extraction.fallback is not None else []
+        return Reading(extraction.understanding, text, calls, fallbacks)
