@@ -10,13 +10,16 @@ a fallback.
 
 from __future__ import annotations
 
-import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from agent.llm import ChatModel, LLMError
+from pydantic import BaseModel, StrictInt, StrictStr
+
+from agent.llm import ChatModel
 from agent.policy import Decision
 from agent.prompts import PromptTemplate
+from agent.step import llm_step
 from conversation.state import ConvState, LLMCallTrace, ToolCallTrace
 from retrieval.catalog import Catalog
 
@@ -37,6 +40,29 @@ class Plan:
     tool_calls: list[ToolCallTrace] = field(default_factory=list)
     fallback: str | None = None
     invalid_proposed: int = 0
+
+
+class PlannerChoice(BaseModel):
+    """The planner's answer; which fields count depends on the action (one schema branch each)."""
+
+    action: StrictStr
+    attribute: StrictStr | StrictInt | None = None  # "A2": the second legal attribute
+    items: list[StrictInt | StrictStr] | None = None  # 1-based numbers of the candidates shown
+    query: StrictStr | None = None
+
+
+ILLEGAL_ACTION = "output is not one of the legal actions"
+
+
+def _legal(actions: list[str], n_attributes: int) -> Callable[[PlannerChoice], PlannerChoice]:
+    """The check of a choice: a legal action, and for an ask one of the legal attributes."""
+    def check(choice: PlannerChoice) -> PlannerChoice:
+        if choice.action not in actions:
+            raise ValueError(ILLEGAL_ACTION)
+        if choice.action == "ask" and _index(choice.attribute, "A", n_attributes) is None:
+            raise ValueError("attribute not among the legal ones")
+        return choice
+    return check
 
 
 def planner_schema(actions: list[str], n_attributes: int, n_candidates: int, max_picks: int) -> dict:
@@ -97,39 +123,28 @@ class LLMPlanner:
                 candidates=[self.catalog.items[i].title for i in shown], can_search=can_search,
                 list_size=min(self.config.max_picks, len(shown)), advice=_advice(decision, legal),
             )
-            messages = self.prompt.render(**{k: v for k, v in provided.items() if k in self.prompt.variables})
-            schema = planner_schema(actions, len(legal), len(shown), self.config.max_picks)
-            try:
-                reply = self.model.chat(messages, json_schema=schema, max_tokens=self.config.max_tokens,
-                                        timeout_s=self.config.timeout_s)
-            except LLMError as exc:
-                plan.llm_calls.append(LLMCallTrace(purpose="plan", model=self.model.name, prompt_id=self.prompt.id,
-                                                   ok=False, error=str(exc)[:200]))
-                plan.fallback = f"plan: {type(exc).__name__}"
+            variables = {k: v for k, v in provided.items() if k in self.prompt.variables}
+            step = llm_step(self.model, self.prompt, purpose="plan", variables=variables, output=PlannerChoice,
+                            json_schema=planner_schema(actions, len(legal), len(shown), self.config.max_picks),
+                            max_tokens=self.config.max_tokens, timeout_s=self.config.timeout_s,
+                            validate=_legal(actions, len(legal)), invalid=ILLEGAL_ACTION)
+            plan.llm_calls.append(step.trace)
+            if step.fallback is not None:
+                plan.fallback = str(step.fallback)
                 return plan
-            plan.llm_calls.append(LLMCallTrace(purpose="plan", model=reply.model or self.model.name,
-                                               prompt_id=self.prompt.id, prompt_tokens=reply.usage.prompt_tokens,
-                                               completion_tokens=reply.usage.completion_tokens,
-                                               latency_s=reply.latency_s))
-            choice = _parse(reply.text)
-            action = choice.get("action") if choice else None
-            if action not in actions:
-                plan.fallback = "plan: output is not one of the legal actions"
-                return plan
+            choice = step.value
+            action = choice.action
             if action == "search":
                 searches += 1
-                candidates = self._search(state, str(choice.get("query") or ""), candidates, plan)
+                candidates = self._search(state, choice.query or "", candidates, plan)
                 continue
             if action == "ask":
-                index = _index(choice.get("attribute"), "A", len(legal))
-                if index is None:
-                    plan.fallback = "plan: attribute not among the legal ones"
-                    return plan
+                index = _index(choice.attribute, "A", len(legal))
                 plan.decision = Decision("ask", candidates, decision.ranked, attribute=legal[index][0],
                                          attributes=legal, top_mass=decision.top_mass)
                 return plan
             picked, invalid = [], 0
-            for n in choice.get("items") or []:
+            for n in choice.items or []:
                 index = _index(n, "", len(shown))
                 if index is None or shown[index] in picked:
                     invalid += 1
@@ -173,17 +188,6 @@ def _advice(decision: Decision, legal) -> str:
             if attr == decision.attribute:
                 return f"ask A{n}"
     return "recommend"
-
-
-def _parse(text: str) -> dict | None:
-    start, end = text.find("{"), text.rfind("}")
-    if start < 0 or end <= start:
-        return None
-    try:
-        data = json.loads(text[start : end + 1])
-    except json.JSONDecodeError:
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def _index(value, prefix: str, size: int) -> int | None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 
-from agent.llm import ChatModel, LLMError, TokenCallback
+from agent.llm import ChatModel, TokenCallback
 from agent.prompts import PromptTemplate
+from agent.step import llm_step
 from conversation.state import Action, ConvState, LLMCallTrace
 
 MAX_CHARS = 320
@@ -53,7 +54,7 @@ def phrase(
     """Return (lead text, the LLM call's trace or None, fallback reason or None)."""
     if model is None:
         return template_text(action, state), None, None
-    messages = prompt.render(
+    variables = dict(
         action=action.kind,
         attribute=f"{action.attribute.type} = {action.attribute.value}" if action.attribute else "",
         value=action.attribute.value if action.attribute else "",
@@ -63,29 +64,25 @@ def phrase(
         rejected=[a.value for a in state.rejected],
         user_text=user_text[:500],
     )
-    try:
-        reply = model.chat(messages, max_tokens=max_tokens, timeout_s=timeout_s, on_token=on_token)
-    except LLMError as exc:
-        trace = LLMCallTrace(purpose="reply", model=model.name, prompt_id=prompt.id, ok=False, error=str(exc)[:200])
-        return template_text(action, state), trace, f"reply: {type(exc).__name__}"
-    trace = LLMCallTrace(
-        purpose="reply",
-        model=reply.model or model.name,
-        prompt_id=prompt.id,
-        prompt_tokens=reply.usage.prompt_tokens,
-        completion_tokens=reply.usage.completion_tokens,
-        latency_s=reply.latency_s,
-    )
-    text = clean_llm_text(reply.text)
+    step = llm_step(model, prompt, purpose="reply", variables=variables, output=None, max_tokens=max_tokens,
+                    timeout_s=timeout_s, on_token=on_token, validate=lambda text: _checked(text, action))
+    if step.fallback is not None:
+        return template_text(action, state), step.trace, str(step.fallback)
+    return step.value, step.trace, None
+
+
+def _checked(text: str, action: Action) -> str:
+    """The cleaned sentence, or ValueError saying why the template must answer instead."""
+    text = clean_llm_text(text)
     if not text:
-        return template_text(action, state), trace, "reply: empty LLM text"
+        raise ValueError("empty LLM text")
     if action.kind == "ask" and "?" not in text:
         # A small model sometimes answers its own question ("Yes, they want 1990s."): the user must see one.
-        return template_text(action, state), trace, "reply: not a question"
+        raise ValueError("not a question")
     if action.kind == "ask" and action.attribute is not None and not mentions(text, action.attribute.value):
         # ... or asks about another attribute (one the user just declined, say): ask the chosen one.
-        return template_text(action, state), trace, "reply: asks about another attribute"
-    return text, trace, None
+        raise ValueError("asks about another attribute")
+    return text
 
 
 def _words(text: str) -> list[str]:

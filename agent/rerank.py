@@ -10,13 +10,14 @@ template reasons.
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from agent.llm import ChatModel, LLMError
+from pydantic import BaseModel, Field, StrictInt
+
+from agent.llm import ChatModel
 from agent.prompts import PromptTemplate
+from agent.step import Fallback, llm_step
 from conversation.state import ConvState, LLMCallTrace
 from retrieval.catalog import Catalog
 
@@ -43,6 +44,18 @@ class Reranked:
     cites_dropped: int = 0  # cited attributes the item does not have
     fallback: str | None = None
     trace: LLMCallTrace | None = None
+
+
+class RankedPick(BaseModel):
+    """One entry of the LLM's order; the number is checked against the candidates in `rerank`."""
+
+    n: StrictInt | None = None
+    reason: str = ""
+    cites: list[str] = Field(default_factory=list)
+
+
+class Ranking(BaseModel):
+    ranking: list[RankedPick]
 
 
 def rerank_schema(n_candidates: int, keep: int) -> dict:
@@ -86,43 +99,34 @@ def rerank(
         return default
     listed = [{"n": n, "title": catalog.items[i].title, "attributes": _attributes(catalog, i)}
               for n, i in enumerate(pool, start=1)]
-    messages = prompt.render(wishes=state.wishes[-3:], accepted=[a.value for a in state.accepted],
-                             rejected=[a.value for a in state.rejected], candidates=listed,
-                             n=min(config.keep, len(pool)))
-    started = time.perf_counter()
-    try:
-        reply = model.chat(messages, json_schema=rerank_schema(len(pool), config.keep), max_tokens=config.max_tokens,
-                           timeout_s=config.timeout_s)
-    except LLMError as exc:
-        default.fallback = f"rerank: {type(exc).__name__}"
-        default.trace = LLMCallTrace(purpose="rerank", model=model.name, prompt_id=prompt.id, ok=False,
-                                     error=str(exc)[:200], latency_s=time.perf_counter() - started)
+    variables = dict(wishes=state.wishes[-3:], accepted=[a.value for a in state.accepted],
+                     rejected=[a.value for a in state.rejected], candidates=listed, n=min(config.keep, len(pool)))
+    step = llm_step(model, prompt, purpose="rerank", variables=variables, output=Ranking,
+                    json_schema=rerank_schema(len(pool), config.keep), max_tokens=config.max_tokens,
+                    timeout_s=config.timeout_s)
+    if step.fallback is not None:
+        default.fallback, default.trace = str(step.fallback), step.trace
         return default
-    trace = LLMCallTrace(purpose="rerank", model=reply.model or model.name, prompt_id=prompt.id,
-                         prompt_tokens=reply.usage.prompt_tokens, completion_tokens=reply.usage.completion_tokens,
-                         latency_s=reply.latency_s)
-    parsed = _parse(reply.text)
-    if parsed is None:
-        default.fallback, default.trace = "rerank: output is not the JSON asked for", trace
-        return default
+    trace = step.trace
     order, reasons, cited, invalid, dropped = [], {}, {}, 0, 0
-    for entry in parsed:
-        n = entry.get("n")
-        if not isinstance(n, int) or not 1 <= n <= len(pool) or pool[n - 1] in order:
+    for entry in step.value.ranking:
+        n = entry.n
+        if n is None or not 1 <= n <= len(pool) or pool[n - 1] in order:
             invalid += 1
             continue
         item_id = pool[n - 1]
         order.append(item_id)
         have = {v.lower() for v in catalog.items[item_id].attribute_values}
-        cites = [c for c in entry.get("cites", []) if isinstance(c, str)]
+        cites = entry.cites
         good = [c for c in cites if c.lower() in have]
         dropped += len(cites) - len(good)
-        reason = str(entry.get("reason", "")).strip()
+        reason = entry.reason.strip()
         # a reason citing anything the item lacks is replaced by one built from the item's own attributes
         reasons[item_id] = reason if reason and len(good) == len(cites) and good else fallback_reason(item_id)
         cited[item_id] = good
     if not order:
-        default.fallback, default.trace, default.proposed_invalid = "rerank: no valid candidate named", trace, invalid
+        default.fallback = str(Fallback("rerank", "no valid candidate named"))
+        default.trace, default.proposed_invalid = trace, invalid
         return default
     fused = fuse(order, pool, config)[: config.keep]
     return Reranked(ids=fused, reasons={i: reasons.get(i) or fallback_reason(i) for i in fused}, cited=cited,
@@ -138,20 +142,6 @@ def fuse(llm_order: Sequence[str], ranker_order: Sequence[str], config: RerankCo
         score[item_id] = config.ranker_weight / (config.rrf_k + rank) + config.llm_weight / (config.rrf_k + own)
     position = {item_id: n for n, item_id in enumerate(ranker_order)}
     return sorted(score, key=lambda i: (-score[i], position.get(i, len(position))))
-
-
-def _parse(text: str) -> list[dict] | None:
-    start, end = text.find("{"), text.rfind("}")
-    if start < 0 or end <= start:
-        return None
-    try:
-        data = json.loads(text[start : end + 1])
-    except json.JSONDecodeError:
-        return None
-    ranking = data.get("ranking") if isinstance(data, dict) else None
-    if not isinstance(ranking, list):
-        return None
-    return [entry for entry in ranking if isinstance(entry, dict)]
 
 
 def _attributes(catalog: Catalog, item_id: str) -> list[str]:

@@ -8,15 +8,16 @@ messages the matcher could not read (paraphrases, other languages); polarity is 
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from pydantic import BaseModel, Field, field_validator
 
-from agent.llm import ChatModel, LLMError
+from agent.llm import ChatModel
 from agent.prompts import PromptTemplate
+from agent.step import llm_step
 from conversation.nlu import Lexicon, Understanding, has_negation, understand
 from conversation.state import Attr, ConvState, LLMCallTrace
 from retrieval.embeddings import Embedder
@@ -64,6 +65,18 @@ class AttributeShortlist:
         return [(self.attrs[i], float(sims[i])) for i in order]
 
 
+class Preferences(BaseModel):
+    """The extractor's answer; values outside the options are dropped in `llm_extract`."""
+
+    liked: list[str] = Field(default_factory=list)
+    disliked: list[str] = Field(default_factory=list)
+
+    @field_validator("liked", "disliked", mode="before")
+    @classmethod
+    def _null_is_empty(cls, value):
+        return [] if value is None else value
+
+
 def extraction_schema(options: Sequence[str]) -> dict:
     value = {"type": "string", "enum": list(options)}
     listed = {"type": "array", "maxItems": MAX_ITEMS, "items": value}
@@ -74,23 +87,15 @@ def llm_extract(text: str, options: Sequence[Attr], *, model: ChatModel, prompt:
                 timeout_s: float = 20.0, max_tokens: int = 48) -> Extraction:
     """Liked/disliked values among `options` by the LLM; anything outside them is dropped."""
     by_value = {a.value: a for a in options}
-    messages = prompt.render(text=text[:500], options=list(by_value))
-    try:
-        reply = model.chat(messages, json_schema=extraction_schema(list(by_value)), max_tokens=max_tokens,
-                           timeout_s=timeout_s)
-    except LLMError as exc:
-        trace = LLMCallTrace(purpose="extract", model=model.name, prompt_id=prompt.id, ok=False, error=str(exc)[:200])
-        return Extraction(Understanding(), trace, f"extract: {type(exc).__name__}")
-    trace = LLMCallTrace(purpose="extract", model=reply.model or model.name, prompt_id=prompt.id,
-                         prompt_tokens=reply.usage.prompt_tokens, completion_tokens=reply.usage.completion_tokens,
-                         latency_s=reply.latency_s)
-    data = _parse(reply.text)
-    if data is None:
-        return Extraction(Understanding(), trace, "extract: output is not the JSON asked for")
-    liked = [by_value[v] for v in dict.fromkeys(data.get("liked") or []) if isinstance(v, str) and v in by_value]
-    disliked = [by_value[v] for v in dict.fromkeys(data.get("disliked") or [])
-                if isinstance(v, str) and v in by_value and by_value[v] not in liked]
-    return Extraction(Understanding(accepted=liked[:MAX_ITEMS], rejected=disliked[:MAX_ITEMS]), trace,
+    step = llm_step(model, prompt, purpose="extract", variables=dict(text=text[:500], options=list(by_value)),
+                    output=Preferences, json_schema=extraction_schema(list(by_value)), max_tokens=max_tokens,
+                    timeout_s=timeout_s)
+    if step.fallback is not None:
+        return Extraction(Understanding(), step.trace, str(step.fallback))
+    said = step.value
+    liked = [by_value[v] for v in dict.fromkeys(said.liked) if v in by_value]
+    disliked = [by_value[v] for v in dict.fromkeys(said.disliked) if v in by_value and by_value[v] not in liked]
+    return Extraction(Understanding(accepted=liked[:MAX_ITEMS], rejected=disliked[:MAX_ITEMS]), step.trace,
                       options=list(options))
 
 
@@ -162,13 +167,3 @@ def read_message(text: str, state: ConvState, lexicon: Lexicon, *, shortlist: At
     return Extraction(combine(matched, extracted.understanding, text, extracted.options, similarity),
                       extracted.trace, extracted.fallback, extracted.options, similarity)
 
-
-def _parse(text: str) -> dict | None:
-    start, end = text.find("{"), text.rfind("}")
-    if start < 0 or end <= start:
-        return None
-    try:
-        data = json.loads(text[start : end + 1])
-    except json.JSONDecodeError:
-        return None
-    return data if isinstance(data, dict) else None
