@@ -127,6 +127,10 @@ def message_readers(lexicon, shortlist, model, prompt, settings) -> dict:
 
     readers = {"reader-matcher": MessageReader(lexicon)}
     if model is not None:
+        readers["reader-translate-all"] = MessageReader(lexicon, model=model, shortlist=shortlist, extract_prompt=prompt,
+                                                        translate_prompt=load_prompt("translate.v1"), translate_all=True,
+                                                        extract_timeout_s=settings.llm_timeout_s,
+                                                        translate_timeout_s=settings.llm_timeout_s)
         readers["reader"] = MessageReader(lexicon, model=model, shortlist=shortlist, extract_prompt=prompt,
                                           translate_prompt=load_prompt("translate.v1"),
                                           extract_timeout_s=settings.llm_timeout_s, translate_timeout_s=settings.llm_timeout_s)

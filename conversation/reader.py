@@ -3,9 +3,10 @@
 English: the matcher, then the LLM extractor for messages it read nothing in (`nlu_llm.read_message`).
 Another language: the matcher reads the original with the multilingual words of `lexicon.yaml` (accents
 folded, elisions split, the language's negation and "but" words mapped to the English ones the matcher
-scopes); the LLM translates the message and the same English reading runs on the translation; the two
-readings are merged, the translation's polarity winning where they disagree (it keeps the grammar of
-negation, "X ist nicht mein Ding", that a word list cannot).
+scopes). If that found nothing (or `translate_all`), the LLM translates the message and the English reading
+runs on the translation; the two readings are merged, the translation's polarity winning where they
+disagree. Translating only what the words missed: the embedded model's translations lose meaning often
+("Dokus mag ich total" -> "I can't watch it.") and cost seconds, while the words read most requests.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from agent.llm import ChatModel
 from agent.prompts import PromptTemplate
 from conversation.nlu import Lexicon, Understanding, understand
-from conversation.nlu_llm import AttributeShortlist, read_message
+from conversation.nlu_llm import AttributeShortlist, needs_llm, read_message
 from conversation.state import ConvState, LLMCallTrace
 from conversation.translate import Translator, is_english
 
@@ -93,10 +94,12 @@ class MessageReader:
     def __init__(self, lexicon: Lexicon, *, model: ChatModel | None = None, shortlist: AttributeShortlist | None = None,
                  extract_prompt: PromptTemplate | None = None, translate_prompt: PromptTemplate | None = None,
                  extract_timeout_s: float = 20.0, translate_timeout_s: float = 15.0, translate: bool = True,
-                 llm_extract: bool = True, detect_english: Callable[[str], bool] = is_english) -> None:
+                 llm_extract: bool = True, translate_all: bool = False,
+                 detect_english: Callable[[str], bool] = is_english) -> None:
         self.lexicon, self.native_lexicon = lexicon, folded_lexicon(lexicon)
         self.model, self.shortlist, self.extract_prompt = model, shortlist, extract_prompt
         self.extract_timeout_s, self.llm_extract, self.detect_english = extract_timeout_s, llm_extract, detect_english
+        self.translate_all = translate_all
         self.translator = (Translator(model, translate_prompt, timeout_s=translate_timeout_s)
                            if translate and model is not None and translate_prompt is not None else None)
 
@@ -107,7 +110,7 @@ class MessageReader:
         native = understand(prepare_foreign(text), state, self.native_lexicon)
         if native.wishes:
             native.wishes = [text.strip()[:300]]
-        if self.translator is None:
+        if self.translator is None or not (self.translate_all or needs_llm(native, text)):
             return Reading(native, text, english=False)
         translation = self.translator.translate(text)
         calls = [translation.trace] if translation.trace is not None else []

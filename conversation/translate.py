@@ -22,21 +22,24 @@ _ENGLISH = frozenset(
 )
 # Function words of other languages that are not English words; they outweigh the list above.
 _FOREIGN = frozenset(
-    "ich ein eine einen einem nicht kein keine keinen mit für und oder aber bitte etwas was ist sind der die das "
-    "je un une des les le la du pas pour avec sans et ou mais moi ce cette quelque chose "
-    "quiero una unos algo para con sin pero que los las del por favor película peli "
-    "vorrei uno di della per niente senza ma qualcosa il gli che "
-    "quero um uma filme filmes para sem mas não algum alguma "
-    "ik een het geen niet voor met zonder maar iets graag "
-    "chcę jakiś jakiejś nie bez ale dla czy coś "
-    "jag vill en ett och inte utan men för något".split()
+    "ich du wir ein eine einen einem einer nicht kein keine keinen mit für und oder aber bitte etwas irgendwas ist "
+    "sind der das den dem des mag möchte suche gern gerne heute abend auch noch sehr "
+    "je tu un une des les le la du pas pour avec sans et ou mais moi ce cette quelque chose jveux veux voudrais "
+    "cherche ce soir aime très aussi "
+    "yo quiero una unos algo para con sin pero que los las del por favor película peli pelis esta noche gusta "
+    "vorrei uno di della delle per niente senza ma qualcosa il gli che non mi piace piacciono stasera molto "
+    "quero um uma filme filmes sem mas não algum alguma hoje gosto muito "
+    "ik een het geen niet voor zonder maar iets graag zoek hou vanavond wil "
+    "chcę jakiś jakiejś nie bez ale dla czy coś szukam lubię dobry jest się na "
+    "jag vill en ett och inte utan för något inga ingen ikväll gillar från".split()
 ) - _ENGLISH
 _WORD = re.compile(r"[^\W\d_]+")
 
 
 def is_english(text: str) -> bool:
-    """Whether a message reads as English: function words first, langid (py3langid, shipped model) when
-    they do not decide. Messages without words (emoji, numbers) count as English: nothing to translate."""
+    """Whether a message reads as English: another script is not; then function words decide; if they tie,
+    plain ASCII words are English and accented ones go to langid (py3langid, its model ships in the wheel).
+    Messages without words (emoji, numbers) count as English: nothing to translate."""
     words = [w.lower() for w in _WORD.findall(text)]
     if not words:
         return True
@@ -47,6 +50,8 @@ def is_english(text: str) -> bool:
     foreign = sum(w in _FOREIGN for w in folded)
     if english != foreign:
         return english > foreign
+    if all(ch.isascii() for w in words for ch in w):
+        return True  # langid guesses wildly on a few plain words ("dinosaurs!", "indie pop"); the lexicon knows them
     return _langid(text) == "en"
 
 

@@ -28,8 +28,9 @@ HELDOUT_2 = Path(__file__).resolve().parent / "data" / "nlu-heldout-2.jsonl"
 # Eight languages, each message with `lang` and `split` (dev: read while writing rules; heldout: not).
 MULTILINGUAL = Path(__file__).resolve().parent / "data" / "nlu-multilingual.jsonl"
 SETS = {"labelled": LABELLED, "heldout": HELDOUT, "heldout-2": HELDOUT_2, "multilingual": MULTILINGUAL}
-# reader-matcher: the product reader without a model (multilingual words); reader: with translation and LLM.
-MODES = ("matcher", "llm", "combined", "reader-matcher", "reader")
+# reader-matcher: the product reader without a model (multilingual words); reader: with translation and LLM;
+# reader-translate-all: translating every non-English message, not only those the words read nothing in.
+MODES = ("matcher", "llm", "combined", "reader-matcher", "reader", "reader-translate-all")
 
 
 @dataclass

@@ -41,13 +41,13 @@ def test_other_languages_without_a_model_use_the_multilingual_words_and_negation
 
 def test_the_translation_is_read_and_its_polarity_wins():
     model = ScriptedChatModel(["Romance films are not my thing, rather a comedy"])
-    out = reader(model).read("Liebesfilme sind nicht so meins, lieber eine Komödie", state())
+    out = reader(model, translate_all=True).read("Liebesfilme sind nicht so meins, lieber eine Komödie", state())
     assert out.text_en.startswith("Romance films") and [c.purpose for c in out.llm_calls] == ["translate"]
     assert out.understanding.accepted == [COMEDY] and out.understanding.rejected == [ROMANCE]
 
 
 def test_a_failed_translation_keeps_the_native_reading_with_a_fallback():
-    out = reader(ScriptedChatModel([LLMTimeout("slow")])).read("eine Komödie bitte", state())
+    out = reader(ScriptedChatModel([LLMTimeout("slow")]), translate_all=True).read("eine Komödie bitte", state())
     assert out.understanding.accepted == [COMEDY] and out.fallbacks == ["translate: LLMTimeout"]
     assert out.text_en == "eine Komödie bitte"
 
@@ -61,6 +61,11 @@ def test_the_extractor_is_asked_only_when_neither_reading_found_anything():
     out = MessageReader(LEX, model=model, shortlist=shortlist, translate_prompt=TRANSLATE,
                         extract_prompt=EXTRACT).read("qualcosa per ridere un po'", state())
     assert [c.purpose for c in out.llm_calls] == ["translate", "extract"] and out.understanding.accepted == [COMEDY]
+
+
+def test_messages_the_words_read_are_not_translated_by_default():
+    out = reader(ScriptedChatModel([])).read("eine Komödie bitte, keinen Horror", state())
+    assert out.understanding.accepted == [COMEDY] and out.understanding.rejected == [HORROR] and out.llm_calls == []
 
 
 def test_switches_turn_translation_off():

@@ -11,7 +11,7 @@ PROMPT = load_prompt("translate.v1")
 
 def test_english_requests_are_english_and_others_are_not():
     for text in ("a scary movie from the 80s please", "something with robots", "I don't want anything animated",
-                 "🧟‍♂️🔪", "", "anything but westerns"):
+                 "🧟‍♂️🔪", "", "anything but westerns", "dinosaurs!", "gritty neo-noir", "Amélie but sadder"):
         assert is_english(text), text
     for text in ("Je cherche une comédie pour ce soir", "algo de miedo para el finde", "ich hätte gern einen Krimi",
                  "Кино про войну", "恐怖映画が見たい", "vorrei qualcosa di leggero"):
