@@ -25,16 +25,16 @@ from conversation.translate import Translator, is_english
 
 # French/Italian elided articles and prepositions: "d'horreur", "dell'orrore", "l'azione".
 _ELISION = re.compile(r"\b([dljmnst]|qu|dell|dall|nell|sull|all|un|quell)['’](?=\w)", re.IGNORECASE)
-# Negations of de, fr, es, it, pt, nl, pl, sv, rewritten to the English "not" whose scope the matcher knows.
+# Negations of de, fr, es, it, pt, nl, pl, sv, da/no, ru (Turkish negates after the noun), rewritten to the English "not" whose scope the matcher knows.
 _NEGATION = re.compile(
     r"\b(kein|keine|keinen|keiner|keinem|keins|nicht|ohne|nix|nie|niemals|hasse|pas|sans|aucun|aucune|jamais|"
     r"rien|déteste|deteste|sin|nada|ningún|ninguna|ningun|nunca|odio|detesto|niente|senza|nessun|nessuno|nessuna|"
     r"mai|non|sem|não|nao|nenhum|nenhuma|geen|niet|zonder|nooit|haat|bez|żadnych|żadnego|żadnej|nienawidzę|"
-    r"inga|ingen|inte|utan|aldrig|hatar)\b",
+    r"inga|ingen|inte|utan|aldrig|hatar|ikke|uden|uten|не|без|нет|никаких)\b",
     re.IGNORECASE,
 )
 # "but" of those languages (clause boundaries for the negation's scope). Portuguese "mas"; not Spanish "más".
-_BUT = re.compile(r"\b(aber|sondern|mais|pero|sino|ma|però|mas|maar|ale|lecz|men)\b", re.IGNORECASE)
+_BUT = re.compile(r"\b(aber|sondern|mais|pero|sino|ma|però|mas|maar|ale|lecz|men|но)\b", re.IGNORECASE)
 
 
 def fold(text: str) -> str:
