@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 
 from agent.llm import ChatModel
@@ -43,11 +43,37 @@ def fold(text: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
-def prepare_foreign(text: str) -> str:
-    """A non-English message as the matcher can read it: elisions split, negation and "but" in English."""
+def prepare_foreign(text: str, phrases: Container[str] | None = None) -> str:
+    """A non-English message as the matcher can read it: elisions split, negation and "but" in English,
+    and (given the lexicon's `phrases`) unknown words reduced to known ones by `resolve_word`."""
     text = _ELISION.sub(r"\1 ", text)
     text = _NEGATION.sub(" not ", text)
-    return fold(_BUT.sub(" but ", text))
+    text = fold(_BUT.sub(" but ", text))
+    if phrases is None:
+        return text
+    return _TOKEN.sub(lambda m: resolve_word(m.group(), phrases), text)
+
+
+_TOKEN = re.compile(r"[^\W\d_][\w-]*")
+# A compound on "film" (de, nl, sv, da, pl, pt): "Zombiefilme", "vampyrfilmer", "Kriegsfilmen".
+_FILM = re.compile(r"^(\w{3,}?)s?(film|filme|filmen|films|filmer|filmy|filmes)$")
+_ENDINGS = ("ern", "en", "er", "es", "e", "n", "s")  # inflection endings, longest first
+
+
+def resolve_word(word: str, phrases: Container[str]) -> str:
+    """A word the lexicon lacks as words it has: the parts of a hyphenated word ("Sci-Fi-Film"), the part of
+    a compound before "film", or the word without an inflection ending ("Actionfilmen"); else as it is."""
+    if word in phrases or len(word) < 5:
+        return word
+    if "-" in word:
+        return " ".join(resolve_word(part, phrases) for part in word.split("-") if part)
+    compound = _FILM.match(word)
+    if compound:
+        return resolve_word(compound.group(1), phrases)
+    for ending in _ENDINGS:
+        if word.endswith(ending) and word[: -len(ending)] in phrases and len(word) - len(ending) >= 4:
+            return word[: -len(ending)]
+    return word
 
 
 # English attribute words that are everyday words of the other languages: German "war" (was), "wär" (would
@@ -107,7 +133,7 @@ class MessageReader:
         """Read one (title-masked) message against the conversation state."""
         if self.detect_english(text):
             return self._read_english(text, state, allow_llm=True)
-        native = understand(prepare_foreign(text), state, self.native_lexicon)
+        native = understand(prepare_foreign(text, self.native_lexicon.phrases), state, self.native_lexicon)
         if native.wishes:
             native.wishes = [text.strip()[:300]]
         if self.translator is None or not (self.translate_all or needs_llm(native, text)):

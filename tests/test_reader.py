@@ -83,3 +83,9 @@ def test_merge_keeps_native_finds_the_translation_missed():
     english = Understanding(rejected=[ROMANCE], wishes=["x"])
     out = merge(native, english)
     assert out.accepted == [HORROR] and out.rejected == [ROMANCE] and out.wishes == []
+
+
+def test_unknown_words_are_reduced_to_known_ones():
+    reading = reader().read("ein Sci-Fi-Film oder Zombiefilme, aber keine Actionfilmen", state())
+    assert Attr(type="genre", value="Sci-Fi") in reading.understanding.accepted
+    assert reading.understanding.rejected == [Attr(type="genre", value="Action")]
