@@ -29,10 +29,12 @@ CUE_PAIRS = frozenset({("similar", "to"), ("such", "as"), ("fan", "of"), ("lines
 LIST_JOINERS = frozenset({"and", "or", "&", "nor", ","})
 MIN_FUZZY_TOKEN = 5
 KIND_SCORE = {0: 1.0, 1: 0.9, 2: 0.8}  # full title, title without its article, the part before a subtitle
+_WORD = re.compile(r"[^\W_]+")
 _TOKEN = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 _YEAR_TOKEN = re.compile(r"(18[89]\d|19\d\d|20[0-3]\d)$")
 _TITLE_YEAR = re.compile(r"\s*\((\d{4})(?:\s*[-–]\s*\d{4})?\)\s*$")
 _PAREN_TAIL = re.compile(r"\s*\(([^()]*)\)\s*$")
+_TRAILING_ARTICLE = re.compile(r",\s*(" + "|".join(re.escape(a) for a in ARTICLES) + r")$", flags=re.I)
 _SUBTITLE = re.compile(r"\s*(?::|\s[-–]\s)\s*")
 _CLAUSE_END = re.compile(r"[.;!?,]|\bbut\b|\bhowever\b")
 _DISLIKE = re.compile(r"\b(hated|disliked|didn'?t (like|enjoy|care for)|wasn'?t (a fan|good|great)|not a fan|"
@@ -79,8 +81,9 @@ class _Candidate:
 
 
 def normalise(text: str) -> str:
-    """Lower case, accents folded, apostrophes dropped, '&' as 'and', punctuation as spaces."""
-    return " ".join(t for t, _s, _e in tokens(text))
+    """Lower case, accents folded, apostrophes dropped, '&' as 'and', punctuation as spaces (as `tokens`)."""
+    folded = _fold(text).replace("&", " and ").replace("'", "").replace("’", "")
+    return " ".join(_WORD.findall(folded))
 
 
 def tokens(text: str) -> list[tuple[str, int, int]]:
@@ -95,6 +98,8 @@ def tokens(text: str) -> list[tuple[str, int, int]]:
 
 
 def _fold(text: str) -> str:
+    if text.isascii():
+        return text.lower()
     return "".join(c for c in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(c))
 
 
@@ -127,7 +132,7 @@ def title_aliases(title: str) -> tuple[int | None, list[tuple[str, int]]]:
 
 def _front_article(name: str) -> str:
     """'Matrix, The' -> 'The Matrix'; 'Cité des enfants perdus, La' -> 'La Cité des enfants perdus'."""
-    match = re.search(r",\s*(" + "|".join(re.escape(a) for a in ARTICLES) + r")$", name, flags=re.I)
+    match = _TRAILING_ARTICLE.search(name)
     if match is None:
         return name
     article = match.group(1)
@@ -146,7 +151,12 @@ class EntityLinker:
         self.years = years
         self.popularity = popularity
         self.surnames = surnames
-        self.prefixes = {" ".join(k.split()[:n]) for k in entries for n in range(1, len(k.split()))}
+        self.prefixes: set[str] = set()
+        for key in entries:
+            end = key.rfind(" ")
+            while end > 0 and key[:end] not in self.prefixes:  # a known prefix has its own prefixes already
+                self.prefixes.add(key[:end])
+                end = key.rfind(" ", 0, end)
         self.vocab = {w for k in entries for w in k.split()}
         self.deletions: dict[str, set[str]] = {}
         for word in self.vocab:
@@ -269,11 +279,15 @@ class EntityLinker:
 
 
 def _ordinary_words(catalog: Catalog) -> frozenset[str] | None:
-    """Words of the items' descriptions (each without its own title) used by several items; None if too thin."""
+    """Words of the items' descriptions (without each one's own title and attribute values, so names do not
+    count) used by several items; None if the descriptions are too thin to tell."""
+    if not catalog.items or sum(len(i.text) for i in catalog.items.values()) < 5 * RICH_TEXT_TOKENS * len(catalog.items):
+        return None  # a quick look first: too little text (in characters) to be worth counting words
     df: dict[str, int] = {}
     total = 0
     for item in catalog.items.values():
-        own = set(normalise(item.title).split())
+        own = set(normalise(item.title).split()) | {w for vs in item.attributes.values() for v in vs
+                                                     for w in normalise(v).split()}
         words = set(normalise(item.text).split()) - own
         total += len(words)
         for w in words:
@@ -312,8 +326,8 @@ def _evidence(text: str, toks, c: _Candidate) -> bool:
     before = [w for w, _s, _e in toks[max(0, c.start - 2): c.start]]
     cued = bool(before) and (before[-1] in CUES or tuple(before[-2:]) in CUE_PAIRS)
     # "like matrix", "like comedy": a cue alone does not make a title of a bare word or of an attribute's name
-    if c.strict:
-        return cued and _capitalised(text, span, content, anywhere=True)
+    if c.strict:  # a capitalised phrase ("Inside Out"), or a capital and a cue ("I loved Alien")
+        return _capitalised(text, span, content, anywhere=cued) and (cued or len(span) > 1)
     return (cued and c.kind != 1 and not c.attribute_word) or _capitalised(text, span, content)
 
 
