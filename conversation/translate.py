@@ -5,6 +5,7 @@ LLM translation to English with a short versioned prompt, capped output, a deadl
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -80,13 +81,17 @@ class Translator:
         self.model, self.prompt = model, prompt
         self.timeout_s, self.max_tokens, self.cache_size = timeout_s, max_tokens, cache_size
         self._cache: OrderedDict[str, str] = OrderedDict()
+        self._lock = threading.Lock()  # one reader serves every session of the process
 
     def translate(self, text: str) -> Translation:
         """English text; on failure the original text with a counted fallback reason."""
         key = text.strip()
-        if key in self._cache:
-            self._cache.move_to_end(key)
-            return Translation(self._cache[key], cached=True)
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+        if hit is not None:
+            return Translation(hit, cached=True)
         messages = self.prompt.render(text=key[:400])
         try:
             reply = self.model.chat(messages, max_tokens=self.max_tokens, timeout_s=self.timeout_s)
@@ -100,9 +105,10 @@ class Translator:
         english = clean_translation(reply.text)
         if not english or len(english) > 4 * len(key) + 40:
             return Translation(text, trace, "translate: empty or runaway output")
-        self._cache[key] = english
-        if len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
+        with self._lock:
+            self._cache[key] = english
+            if len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
         return Translation(english, trace)
 
 

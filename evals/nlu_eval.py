@@ -207,9 +207,11 @@ def write_multilingual_report(result: dict[str, Any], path: Path) -> Path:
              f"{result['examples']} MovieLens messages in {len(result['langs'])} languages "
              f"({', '.join(result['langs'])}) from `evals/data/nlu-multilingual.jsonl`, split into `dev` (read while "
              "writing the multilingual words and negations) and `heldout` (not looked at while changing rules). "
-             "P / R / F1, micro, a value counts only with the right polarity. `matcher`: the lexicon matcher as the "
-             "product turn had it; `reader-matcher`: the message reader without a model (multilingual words, folded "
-             "accents, negations); `reader`: the message reader with the LLM translation and extractor.", ""]
+             "P / R / F1, micro, a value counts only with the right polarity. `matcher`: the plain lexicon matcher "
+             "(`nlu.understand`, the lexicon's multilingual words included); `reader-matcher`: the message reader "
+             "without a model (also folded accents, split elisions, the languages' negations, compounds and endings); "
+             "`reader`: the message reader with the LLM (translation of what the words read nothing in, then the "
+             "extractor); `reader-translate-all`: translating every non-English message.", ""]
     for split in ("dev", "heldout", "both"):
         lines += [f"## {split}", "", "| reader | genres P / R / F1 | all attributes P / R / F1 |", "|---|---|---|"]
         lines += [f"| {m} | {_f1_cell(b['splits'][split]['genre'])} | {_f1_cell(b['splits'][split]['all'])} |"
