@@ -18,6 +18,7 @@ from conversation.cli_calibrate import eval_calibrate
 from conversation.cli_catalog import catalog_app
 from conversation.cli_retrieval import bench_retrieval, eval_retrieval, train_ranker
 from conversation.cli_nlu import eval_nlu
+from conversation.cli_redial import eval_redial
 from conversation.cli_rule import eval_rule
 from conversation.cli_serve import serve
 from conversation.cli_sim import eval_sim
@@ -37,6 +38,7 @@ eval_app.command("rule")(eval_rule)
 eval_app.command("nlu")(eval_nlu)
 eval_app.command("sim")(eval_sim)
 eval_app.command("calibrate")(eval_calibrate)
+eval_app.command("redial")(eval_redial)
 bench_app.command("retrieval")(bench_retrieval)
 app.command("train-ranker")(train_ranker)
 app.command("serve")(serve)
