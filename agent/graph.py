@@ -75,7 +75,7 @@ class ItemAttributeGraph:
             keep &= hits == hits.max()
         for attr in state.rejected:
             keep[self.items_with(attr)] = False
-        gone = list(state.rejected_items) + (list(state.shown_items) if exclude_shown else [])
+        gone = [*state.rejected_items, *state.named_items, *(state.shown_items if exclude_shown else ())]
         keep[self.rows(gone)] = False
         return keep
 

@@ -19,6 +19,8 @@ from conversation.state import Attr, ConvState
 from retrieval.catalog import Catalog
 
 ASK_TYPES = ("genre", "category", "decade", "tag")
+# Named (not asked) attributes that still prune along the path when the person states them: people.
+PATH_TYPES = ("director", "actor", "star", "writer", "cast", "artist", "author")
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class PolicyConfig:
     min_support: int = 2  # an attribute must cover at least this many candidates to be asked
     legal_attributes: int = 5  # how many top attributes the planner may choose from
     turn_budget: int | None = None  # when the conversation has a known last turn, recommend on it
+    anchor_recommends: bool = True  # a movie the person liked is a stronger signal than any one question
 
 
 @dataclass
@@ -104,7 +107,7 @@ class CPRPolicy:
                  graph: ItemAttributeGraph | None = None, exclude_history: bool = True) -> None:
         self.catalog = catalog
         self.config = config
-        self.graph = graph or ItemAttributeGraph(catalog, types=config.ask_types)
+        self.graph = graph or ItemAttributeGraph(catalog, types=(*config.ask_types, *PATH_TYPES))
         self.scorer = scorer or PopularityScorer(catalog, self.graph)
         self.exclude_history = exclude_history
         allowed = set(config.ask_types)
@@ -112,6 +115,11 @@ class CPRPolicy:
 
     def candidate_rows(self, state: ConvState) -> np.ndarray:
         mask = self.graph.candidate_mask(state)
+        hit_rows = getattr(self.scorer, "hit_rows", None)
+        hits = hit_rows(state) if hit_rows is not None else ()
+        if len(hits) and state.accepted:  # search hits enter even off the path, never past a "no"
+            allowed = self.graph.candidate_mask(state.model_copy(update={"accepted": []}))
+            mask[hits[allowed[hits]]] = True
         seen_rows = getattr(self.scorer, "seen_rows", None)
         if self.exclude_history and seen_rows is not None:
             mask[seen_rows(state)] = False
@@ -165,7 +173,7 @@ class CPRPolicy:
         rows = self.candidate_rows(state)
         if len(rows) == 0 and state.accepted:  # nothing fits every constraint: fall back to popular items
             keep = np.ones(len(self.graph), dtype=bool)
-            keep[self.graph.rows(state.rejected_items + state.shown_items)] = False
+            keep[self.graph.rows([*state.rejected_items, *state.shown_items, *state.named_items])] = False
             rows = np.flatnonzero(keep)
         scores = self.scorer.scores(state)
         ordered = self._ordered(rows, scores)
@@ -175,7 +183,8 @@ class CPRPolicy:
         top_mass = float(weights[: self.config.list_size].sum()) if len(weights) else 0.0
         confident = len(ordered) <= self.config.recommend_below or top_mass >= self.config.recommend_mass
         last_turn = self.config.turn_budget is not None and state.turn >= self.config.turn_budget
-        if not len(ordered) or confident or last_turn or state.questions_asked >= self.config.max_questions:
+        anchored = self.config.anchor_recommends and bool(state.liked_items)
+        if not len(ordered) or confident or last_turn or anchored or state.questions_asked >= self.config.max_questions:
             return Decision("recommend", ids, ranked, top_mass=top_mass)
         legal = self.question_scores(state, ordered, weights)
         if not legal:
@@ -190,6 +199,10 @@ def template_reason(catalog: Catalog, item_id: str, state: ConvState) -> str:
     parts = []
     if matched:
         parts.append("matches " + ", ".join(matched))
+    anchor, shared = _anchor_reason(catalog, item, state)
+    if anchor:
+        parts.append(anchor)
+        matched += shared
     other = [g for g in item.attributes.get("genre", []) if g not in matched][:3]
     if other:
         parts.append(", ".join(other))
@@ -200,6 +213,18 @@ def template_reason(catalog: Catalog, item_id: str, state: ConvState) -> str:
     if tags:
         parts.append("tagged " + ", ".join(tags))
     return "; ".join(parts) if parts else "popular in the catalog"
+
+
+def _anchor_reason(catalog: Catalog, item, state: ConvState) -> tuple[str, list[str]]:
+    """("like <liked title>: <genres both share>", those genres) for the liked item sharing the most."""
+    genres = set(item.attributes.get("genre", []))
+    best, shared = None, []
+    for liked_id in state.liked_items:
+        liked = catalog.items.get(liked_id)
+        common = [g for g in liked.attributes.get("genre", []) if g in genres] if liked else []
+        if len(common) > len(shared):
+            best, shared = liked, common
+    return (f"like {best.title}: {', '.join(shared[:3])}", shared) if best is not None else ("", [])
 
 
 def _popularity_scores(catalog: Catalog) -> dict[str, float]:

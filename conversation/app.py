@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from agent.llm import ChatModel
 from agent.policy import PolicyConfig
+from conversation.parts import build_parts
 from conversation.service import ConversationService, ServiceConfig
 from conversation.settings import Settings
 from conversation.store import SessionStore, open_store
 from retrieval.catalog import Catalog
+from retrieval.embeddings import Embedder
 
 
 def service_config(settings: Settings, *, max_questions: int | None = None) -> ServiceConfig:
@@ -28,7 +30,7 @@ def load_configured_catalog(settings: Settings) -> Catalog:
 
 
 def load_configured_model(settings: Settings) -> ChatModel | None:
-    if not (settings.phrase_with_llm or settings.rerank_with_llm or settings.mode == "llm"):
+    if not (settings.phrase_with_llm or settings.rerank_with_llm or settings.mode == "llm" or settings.read_with_llm):
         return None
     from agent.backends import build_chat_model
 
@@ -42,15 +44,20 @@ def build_service(
     model: ChatModel | None = None,
     max_questions: int | None = None,
     store: SessionStore | None = None,
+    embedder: Embedder | None = None,
+    progress: bool = False,
 ) -> ConversationService:
-    """A ConversationService over the configured catalog and chat model (either may be injected).
+    """The whole agent over the configured catalog and chat model (either may be injected): reader,
+    linker, session scorer (ranker, item vectors, wish search), tools, CPR policy, planner, re-ranker.
 
     Sessions stay in memory unless a store is given (the API passes `configured_store(settings)`).
     """
     catalog = catalog if catalog is not None else load_configured_catalog(settings)
     model = model if model is not None else load_configured_model(settings)
+    parts = build_parts(settings, catalog, model=model, embedder=embedder, progress=progress)
     return ConversationService(catalog, model=model, config=service_config(settings, max_questions=max_questions),
-                               store=store)
+                               store=store, scorer=parts.scorer, tools=parts.tools, linker=parts.linker,
+                               reader=parts.reader, graph=parts.graph)
 
 
 def configured_store(settings: Settings) -> SessionStore:

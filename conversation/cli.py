@@ -89,7 +89,7 @@ def setup() -> None:
     """Prepare everything offline: assemble and verify the local model, load and index the catalog."""
     settings = _settings()
     started = time.perf_counter()
-    service = _service(settings)
+    service = _service(settings, progress=True)
     model = service.model.name if service.model else "none (template replies)"
     err.print(
         f"ready: catalog {service.catalog.name} ({len(service.catalog)} items), model {model}, "
@@ -129,6 +129,7 @@ def chat(
 
     settings = _settings()
     service = _service(settings)
+    err.print(f"[dim]model and indexes warmed up in {service.warm_up():.1f}s[/]")
     demo = build_ui(service)
     demo.queue().launch(
         server_name=host or settings.host, server_port=port or settings.port, share=False, show_error=True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -138,9 +139,13 @@ def chat(
 
     settings = Settings()
     try:
-        service = build_service(settings)
+        started = time.perf_counter()
+        service = build_service(settings, progress=True)
+        startup_s = time.perf_counter() - started
+        warm_up_s = service.warm_up()
         with progress_bar(True, "scripted chat turns", conversations * turns) as advance:
             result = run_chat_bench(service, conversations=conversations, turns=turns, advance=advance)
+        result.update(startup_s=startup_s, warm_up_s=warm_up_s)
     except (LLMError, CatalogError) as exc:
         err.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(2) from None

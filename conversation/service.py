@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from agent.llm import ChatModel, TokenCallback
 from agent.policy import CPRPolicy, PolicyConfig, Scorer, template_reason
@@ -13,9 +13,11 @@ from agent.planner import LLMPlanner, PlannerConfig
 from agent.reply import phrase
 from agent.rerank import RerankConfig, rerank
 from conversation.nlu import Lexicon, Understanding, understand
-from conversation.state import Action, ChatTurn, ConvState, Recommendation, Trace, TurnResult
+from conversation.state import Action, ChatTurn, ConvState, LLMCallTrace, Recommendation, Trace, TurnResult
+from conversation.wishes import wish_query
 from conversation.store import InMemorySessionStore, SessionStore, UnknownSession
 from retrieval.catalog import Catalog
+from conversation.linker import mask_mentions
 
 MAX_MESSAGE_CHARS = 2000
 MAX_STORED_CANDIDATES = 500
@@ -45,13 +47,19 @@ class ConversationService:
         store: SessionStore | None = None,
         scorer: Scorer | None = None,
         tools=None,
+        linker=None,
+        reader=None,
+        graph=None,
     ) -> None:
         self.catalog = catalog
         self.model = model
         self.config = config or ServiceConfig()
         self.store = store or InMemorySessionStore()
-        self.policy = CPRPolicy(catalog, self.config.policy, scorer=scorer)
+        self.policy = CPRPolicy(catalog, self.config.policy, scorer=scorer, graph=graph)
         self.lexicon = Lexicon.from_catalog(catalog)
+        self.linker = linker  # titles and people in free text (conversation.linker.EntityLinker)
+        self.reader = reader  # matcher + translation + LLM reader (conversation.reader.MessageReader)
+        self.tools = tools
         self.reply_prompt = load_prompt(self.config.reply_prompt)
         self.rerank_prompt = load_prompt(self.config.rerank_prompt) if self.config.rerank_prompt else None
         if self.config.mode not in ("graph", "llm"):
@@ -61,6 +69,18 @@ class ConversationService:
             self.planner = LLMPlanner(model, load_prompt(self.config.planner_prompt), catalog, tools=tools,
                                       config=PlannerConfig(timeout_s=self.config.llm_timeout_s),
                                       list_size=self.config.policy.list_size)
+
+    def warm_up(self) -> float:
+        """Load what the first turn would otherwise wait for (model weights, the reply prompt's cached
+        prefix, the query embedder); returns the seconds it took."""
+        started = time.perf_counter()
+        search = getattr(self.policy.scorer, "search", None)
+        if search is not None:
+            search("a film to warm up the search", 1)
+        if self.model is not None and self.config.phrase:
+            phrase(Action(kind="recommend"), ConvState(session_id="-"), "hello", model=self.model,
+                   prompt=self.reply_prompt, timeout_s=self.config.llm_timeout_s, max_tokens=1)
+        return time.perf_counter() - started
 
     def start(self, *, user_id: str | None = None) -> str:
         """Open a conversation; returns an unguessable session id."""
@@ -81,12 +101,50 @@ class ConversationService:
     def respond(self, session_id: str, text: str, *, on_token: TokenCallback | None = None) -> TurnResult:
         """One turn from free text: understand, update state, decide, phrase, return the structured result."""
         text = (text or "")[:MAX_MESSAGE_CHARS]
-        return self._turn(session_id, text, lambda state: understand(text, state, self.lexicon), on_token)
+        return self._turn(session_id, text, lambda state: self.read(text, state), on_token)
 
     def respond_structured(self, session_id: str, feedback: Understanding, *, text: str = "",
                            on_token: TokenCallback | None = None) -> TurnResult:
         """One turn from structured feedback (quick replies, simulators): the same path without NLU."""
-        return self._turn(session_id, text, lambda _state: feedback, on_token)
+        return self._turn(session_id, text, lambda _state: Reading(feedback), on_token)
+
+    def read(self, text: str, state: ConvState) -> Reading:
+        """The product's reader: link titles and people, then read the rest for attributes and wishes."""
+        mentions = self.linker.link(text) if self.linker is not None and text.strip() else []
+        rest = mask_mentions(text, mentions) if mentions else text
+        if self.reader is not None:
+            reading = self.reader.read(rest, state)
+            out = Reading(reading.understanding, mentions, list(reading.llm_calls), list(reading.fallbacks))
+        else:
+            out = Reading(understand(rest, state, self.lexicon), mentions)
+        if mentions and not rest.strip(" ,.!?"):
+            out.understanding.wishes.clear()
+        return out
+
+    def observe(self, session_id: str, text: str, *, role: str = "user") -> None:
+        """Read one utterance of an existing dialog into the session without answering it (ReDial
+        contexts): the person's words update the state as in a turn; the other side's named items count
+        as shown."""
+        with self.store.lock(session_id):
+            state = self.state(session_id)
+            text = (text or "")[:MAX_MESSAGE_CHARS]
+            state.history.append(ChatTurn(role="user" if role == "user" else "assistant", text=text))
+            if role == "user":
+                reading = self.read(text, state)
+                _apply(state, reading.understanding)
+                _apply_mentions(state, reading.mentions)
+            elif self.linker is not None:
+                named = [m.item_id for m in self.linker.link(text) if m.kind == "item" and m.item_id]
+                state.shown_items.extend(i for i in named if i not in state.shown_items)
+            self.store.put(state)
+
+    def rank(self, session_id: str, *, k: int) -> list[str]:
+        """The service's own ranking for the session as it stands: the first k candidates, best first
+        (never an item the person named, rejected or was shown)."""
+        state = self.state(session_id)
+        rows = self.policy.candidate_rows(state)
+        scores = self.policy.scorer.scores(state)
+        return self.policy.graph.ids_of(self.policy._ordered(rows, scores)[:k])
 
     def _turn(self, session_id: str, text: str, read, on_token: TokenCallback | None) -> TurnResult:
         with self.store.lock(session_id):  # per process, or across workers for a shared store
@@ -94,10 +152,15 @@ class ConversationService:
             state = self.state(session_id)
             state.turn += 1
             state.history.append(ChatTurn(role="user", text=text))
-            understood = read(state)
-            _apply(state, understood)
+            reading = read(state)
+            _apply(state, reading.understanding)
+            _apply_mentions(state, reading.mentions)
             decision = self.policy.decide(state)
-            trace = Trace(understood=understood.summary(), candidates=len(decision.candidates))
+            trace = Trace(understood=reading.summary(self.catalog), candidates=len(decision.candidates))
+            trace.llm_calls.extend(reading.llm_calls)
+            if reading.fallbacks:
+                trace.fallbacks.extend(reading.fallbacks)
+                trace.degraded = True
             if self.planner is not None:
                 plan = self.planner.plan(state, decision)
                 decision = plan.decision
@@ -176,7 +239,43 @@ def _apply(state: ConvState, understood: Understanding) -> None:
             state.rejected.append(attr)
     if understood.reject_shown and state.last_action == "recommend":
         state.rejected_items.extend(i for i in state.last_shown if i not in state.rejected_items)
-    state.wishes.extend(understood.wishes)
+    state.wishes.extend(w for w in (wish_query(text) for text in understood.wishes) if w)
+
+
+def _apply_mentions(state: ConvState, mentions) -> None:
+    """Named items become liked, disliked or seen (each in one list only); named people are attributes."""
+    for mention in mentions:
+        if mention.kind == "item" and mention.item_id:
+            for bucket in (state.liked_items, state.disliked_items, state.seen_items):
+                if mention.item_id in bucket:
+                    bucket.remove(mention.item_id)
+            {"liked": state.liked_items, "disliked": state.disliked_items,
+             "seen": state.seen_items}[mention.sentiment].append(mention.item_id)
+        elif mention.kind == "attribute" and mention.attr is not None:
+            _apply(state, Understanding(accepted=[mention.attr]) if mention.sentiment != "disliked"
+                   else Understanding(rejected=[mention.attr]))
+
+
+@dataclass
+class Reading:
+    """What the reader took from one message: attributes and wishes, linked mentions, its LLM calls."""
+
+    understanding: Understanding
+    mentions: list = field(default_factory=list)
+    llm_calls: list[LLMCallTrace] = field(default_factory=list)
+    fallbacks: list[str] = field(default_factory=list)
+
+    def summary(self, catalog: Catalog) -> dict:
+        out = self.understanding.summary()
+        for sentiment in ("liked", "disliked", "seen"):
+            named = [catalog.items[m.item_id].title for m in self.mentions
+                     if m.kind == "item" and m.sentiment == sentiment and m.item_id in catalog.items]
+            if named:
+                out[f"{sentiment}_items"] = named
+        people = [str(m.attr) for m in self.mentions if m.kind == "attribute" and m.attr is not None]
+        if people:
+            out["named_attributes"] = people
+        return out
 
 
 def _record(state: ConvState, action: Action, candidates: list[str], text: str) -> None:

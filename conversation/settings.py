@@ -59,6 +59,17 @@ class Settings(BaseSettings):
     )
     rerank_prompt: str = Field("rerank.v1", description="Re-rank prompt: rerank.v1 (zero-shot) or rerank_fewshot.v1.")
 
+    # The parts of the product turn (all on by default; each can be turned off for an ablation).
+    link_entities: bool = Field(True, description="Link titles and people named in free text (liked, disliked, seen).")
+    collaborative: bool = Field(
+        True, description="Rank with the EASE item-item model, the session's liked items as history.")
+    content_similarity: bool = Field(
+        True, description="Rank items close in meaning (item embeddings) to the liked ones higher.")
+    search_wishes: bool = Field(
+        True, description="Send free-text wishes to hybrid search (keyword + vector); its hits can be recommended.")
+    read_with_llm: bool = Field(
+        True, description="Let the LLM read what the matcher cannot: other languages (translated) and free text.")
+
     host: str = Field("127.0.0.1", description="Address the UI/API listens on.")
     port: int = Field(7860, ge=1, le=65535, description="Port the UI/API listens on.")
 

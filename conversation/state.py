@@ -34,6 +34,9 @@ class ConvState(BaseModel):
     rejected: list[Attr] = Field(default_factory=list)
     asked: list[Attr] = Field(default_factory=list)
     rejected_items: list[str] = Field(default_factory=list)
+    liked_items: list[str] = Field(default_factory=list)  # named as liked: the session's history for the ranker
+    disliked_items: list[str] = Field(default_factory=list)  # named as disliked
+    seen_items: list[str] = Field(default_factory=list)  # named as seen; never recommended back
     shown_items: list[str] = Field(default_factory=list)
     last_shown: list[str] = Field(default_factory=list)
     wishes: list[str] = Field(default_factory=list)
@@ -45,6 +48,11 @@ class ConvState(BaseModel):
     @property
     def questions_asked(self) -> int:
         return len(self.asked)
+
+    @property
+    def named_items(self) -> list[str]:
+        """Items the person named (liked, disliked or seen): never recommended back."""
+        return list(dict.fromkeys([*self.liked_items, *self.disliked_items, *self.seen_items]))
 
 
 class Recommendation(BaseModel):

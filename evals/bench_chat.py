@@ -1,9 +1,11 @@
 """`concierge bench chat`: turn latency of the chat service with its configured model, over scripted turns.
 
 Scripted conversations go through `ConversationService.respond` exactly as the UI sends them: free text,
-streamed. Each opens with an everyday request built from the catalog's own vocabulary; every later
-message answers what the agent just did (yes / no / doesn't matter to a question, "something else" or
-"seen it" to recommendations), in a fixed rotation, so a rerun plays the same turns.
+streamed. Openings rotate through the kinds of request people make: attributes from the catalog's own
+vocabulary, titles of popular items ("something like X"), a person named in the catalog, a free-text
+wish, and a message in another language. Every later message answers what the agent just did (yes / no /
+doesn't matter to a question, "something else" or "seen it" to recommendations), in a fixed rotation, so
+a rerun plays the same turns.
 """
 
 from __future__ import annotations
@@ -23,6 +25,11 @@ from conversation.state import TurnResult
 from evals.bench_serve import percentile
 
 COMMAND = "concierge bench chat"
+WISHES = ("a heist with a clever twist", "something cosy for a rainy Sunday afternoon",
+          "a mind-bending story about dreams and memory")
+OTHER_LANGUAGES = ("Ich suche einen lustigen Film f\u00fcr heute Abend", "Quiero ver una pel\u00edcula de terror",
+                   "Je voudrais un film d'animation pour les enfants")
+PEOPLE_TYPES = ("director", "actor", "star", "cast")
 ANSWERS = ("yes please", "no, not that", "doesn't matter to me", "yes")
 REACTIONS = ("none of those, something else", "seen them all, more please")
 
@@ -62,7 +69,32 @@ def openings(catalog, n: int) -> list[str]:
     )
     if not genres:
         return [f"something good to try, number {k + 1}" for k in range(n)]
+    titles = _popular_titles(catalog, 8)
+    people = [v for kind in PEOPLE_TYPES for v, _c in counts.get(kind, Counter()).most_common(3)]
+    shapes = (
+        *shapes[:2],
+        lambda k: f"Something like {titles[k % len(titles)]} please" if titles else shapes[2](k),
+        lambda k: WISHES[k % len(WISHES)],
+        lambda k: f"I loved {titles[(k + 1) % len(titles)]} and {titles[(k + 2) % len(titles)]}, what else?"
+        if len(titles) > 2 else shapes[3](k),
+        lambda k: OTHER_LANGUAGES[k % len(OTHER_LANGUAGES)],
+        lambda k: f"a {genres[k % len(genres)].lower()} with {people[k % len(people)]}" if people else shapes[2](k),
+        shapes[2], shapes[3],
+    )
     return [shapes[k % len(shapes)](k) for k in range(n)]
+
+
+def _popular_titles(catalog, n: int) -> list[str]:
+    """The most popular items' titles as a person types them: no year, "The X" rather than "X, The"."""
+    import re
+
+    top = sorted(catalog.items, key=lambda i: -catalog.popularity.get(i, 0.0))[:n]
+    titles = []
+    for item_id in top:
+        title = re.sub(r"\s*\(\d{4}\)\s*$", "", catalog.items[item_id].title)
+        moved = re.match(r"^(.*), (The|A|An)$", title)
+        titles.append(f"{moved.group(2)} {moved.group(1)}" if moved else title)
+    return titles
 
 
 def follow_up(result: TurnResult, step: int) -> str:
@@ -103,8 +135,10 @@ def run_chat_bench(service: ConversationService, *, conversations: int = 10, tur
     """Play `conversations` x `turns` scripted turns (after `warmup` unmeasured turns) and summarise them."""
     if conversations < 1 or turns < 1:
         raise ValueError("need at least one conversation of one turn")
-    for k in range(warmup):  # loads pages of the model file and llama.cpp's buffers; not what a user waits for
-        play(service, f"warm-up request {k}", service.start(), -1, 0)
+    first_turns = []  # the turns right after start (and `service.warm_up()`): what the first person waits
+    for k in range(warmup):
+        sample, _result = play(service, openings(service.catalog, k + 3)[-1], service.start(), -1, 0)
+        first_turns.append(sample.latency_s)
     samples: list[TurnSample] = []
     for c, opening in enumerate(openings(service.catalog, conversations)):
         session_id, text = service.start(), opening
@@ -113,7 +147,9 @@ def run_chat_bench(service: ConversationService, *, conversations: int = 10, tur
             samples.append(sample)
             advance(1)
             text = follow_up(result, c + t)
-    return summarise(samples, model=getattr(service.model, "name", None), prompts=_prompts(service))
+    summary = summarise(samples, model=getattr(service.model, "name", None), prompts=_prompts(service))
+    summary["first_turn_s"] = first_turns[0] if first_turns else None
+    return summary
 
 
 def _prompts(service: ConversationService) -> dict[str, str | None]:

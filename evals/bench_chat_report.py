@@ -5,14 +5,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-TARGET_P50_S = 4.0
+TARGET_P50_S = 3.0
+TARGET_P95_S = 6.0
+TARGET_FIRST_TURN_S = 5.0
 TARGET_CALLS = 2.0
 
 
 def verdicts(result: dict[str, Any]) -> dict[str, bool]:
-    """The issue's bars: p50 turn latency and LLM calls per turn."""
-    return {"p50_at_most_4_s": result["latency_s"]["p50"] <= TARGET_P50_S,
+    """The bars: p50 and p95 turn latency, the first turn after start, LLM calls per turn."""
+    first = result.get("first_turn_s")
+    return {"p50_at_most_3_s": result["latency_s"]["p50"] <= TARGET_P50_S,
+            "p95_at_most_6_s": result["latency_s"]["p95"] <= TARGET_P95_S,
+            "first_turn_at_most_5_s": first is not None and first <= TARGET_FIRST_TURN_S,
             "at_most_2_llm_calls_per_turn": result["llm_calls_per_turn"] <= TARGET_CALLS}
+
+
+def _verdict(ok: bool) -> str:
+    return "pass" if ok else "**FAIL**"
 
 
 def _row(name: str, spread: dict[str, float]) -> str:
@@ -62,14 +71,23 @@ def write_chat_report(result: dict[str, Any], path: Path, *, command: str) -> Pa
         "",
         "| target | measured | result |",
         "|---|---|---|",
-        f"| p50 turn latency <= {TARGET_P50_S:g} s | {lat['p50']:.2f} s | {'pass' if checks['p50_at_most_4_s'] else '**FAIL**'} |",
+        f"| p50 turn latency <= {TARGET_P50_S:g} s | {lat['p50']:.2f} s | {_verdict(checks['p50_at_most_3_s'])} |",
+        f"| p95 turn latency <= {TARGET_P95_S:g} s | {lat['p95']:.2f} s | {_verdict(checks['p95_at_most_6_s'])} |",
+        f"| first turn after start <= {TARGET_FIRST_TURN_S:g} s | "
+        + (f"{result['first_turn_s']:.2f} s" if result.get("first_turn_s") is not None else "-")
+        + f" | {_verdict(checks['first_turn_at_most_5_s'])} |",
         f"| LLM calls per turn <= {TARGET_CALLS:g} on average | {result['llm_calls_per_turn']:.2f} | "
-        f"{'pass' if checks['at_most_2_llm_calls_per_turn'] else '**FAIL**'} |",
+        f"{_verdict(checks['at_most_2_llm_calls_per_turn'])} |",
+        "",
+        f"Start-up (catalog, indexes, linker, model): {result.get('startup_s', 0.0):.1f} s, then `warm_up()` "
+        f"{result.get('warm_up_s', 0.0):.1f} s (model weights and the reply prompt's prefix), as `concierge chat` and "
+        "`serve` do before taking the first person; the first turn after that is timed separately above.",
         "",
         f"{result['turns']} scripted turns through `ConversationService.respond` (free text, streamed), one after "
-        "another in one process, after one unmeasured warm-up turn. Each conversation opens with an everyday request "
-        "built from the catalog's commonest genres, tags and decades; every later message answers the agent's last "
-        "move (yes / no / doesn't matter to a question, \"something else\" to recommendations).",
+        "another in one process. Openings rotate through attributes from the catalog's own vocabulary, titles of "
+        "popular items (\"something like X\", \"I loved X and Y\"), a person named in the catalog, free-text wishes "
+        "and messages in German, Spanish or French; every later message answers the agent's last move (yes / no / "
+        "doesn't matter to a question, \"something else\" to recommendations).",
         "",
         "| | p50 | p95 | max | mean |",
         "|---|---|---|---|---|",

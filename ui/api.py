@@ -254,6 +254,7 @@ def create_app(
 
         settings = settings or Settings()
         service = build_service(settings, store=configured_store(settings))
+        service.warm_up()  # the first person should not wait for the model to load
     config = api_config or (ApiConfig.from_settings(settings) if settings is not None else ApiConfig())
     executor = ThreadPoolExecutor(max_workers=config.turn_threads, thread_name_prefix="turn")
 

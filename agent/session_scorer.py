@@ -1,0 +1,149 @@
+"""The product's item scores for one conversation (CPR's item weights come from these).
+
+- Items the person liked in this session are their history: EASE item-item scores over the catalog's
+  interactions (MovieLens ratings for the demo catalog), plus closeness of the item embeddings to the
+  liked items (the only collaborative-free signal a catalog without interactions has).
+- Free-text wishes ("a heist with a twist") add hybrid-search relevance over the item documents, and
+  their hits may enter the candidates (`hit_rows`), not only re-order CPR's path.
+- Accepted attributes add a bonus per attribute matched, so items on the path stay ahead of wish hits
+  that are off it.
+- Popularity is the prior and the tie-break; alone when nothing is known yet.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from agent.graph import ItemAttributeGraph
+from agent.policy import PopularityScorer
+from conversation.state import ConvState
+from retrieval.catalog import Catalog
+from retrieval.ranker import Ranker
+
+
+@dataclass(frozen=True)
+class ScoringConfig:
+    """Weights of the parts of an item's score (each part is scaled to [0, 1] first)."""
+
+    collaborative: bool = True  # EASE with the session's liked items as history
+    collaborative_weight: float = 1.0
+    content_weight: float = 0.5  # embedding closeness to the liked items
+    wish_weight: float = 1.0  # hybrid-search relevance of free-text wishes
+    wish_hits: int = 50  # search hits per wish query (they may enter the candidates)
+    wish_rank_scale: float = 5.0  # the hit at this rank gets half the relevance of the first
+    accept_weight: float = 0.5  # per accepted attribute the item carries (share of them)
+    popularity_weight: float = 0.15  # the prior
+    wishes_read: int = 3  # the latest wishes form the query
+
+
+class WishSearch(Protocol):
+    """What the scorer needs from hybrid search: ids with a relevance, best first."""
+
+    def __call__(self, query: str, k: int) -> list[tuple[str, float]]: ...
+
+
+class ItemVectors(Protocol):
+    ids: list[str]
+    vectors: np.ndarray | None
+
+
+class SessionScorer:
+    """Scores in [0, 1] for every graph row, from what this conversation said so far."""
+
+    def __init__(self, catalog: Catalog, graph: ItemAttributeGraph, *, ranker: Ranker | None = None,
+                 vectors: ItemVectors | None = None, search: WishSearch | None = None,
+                 config: ScoringConfig | None = None, cache_size: int = 256) -> None:
+        self.graph = graph
+        self.config = config or ScoringConfig()
+        self.popularity = PopularityScorer(catalog, graph).scores(ConvState(session_id="-"))
+        self.ranker = ranker if self.config.collaborative else None
+        self._ranker_rows = (np.asarray([ranker.row_of.get(i, -1) for i in graph.ids], dtype=np.int64)
+                             if self.ranker is not None else None)
+        self._matrix = None
+        if vectors is not None and vectors.vectors is not None and self.config.content_weight:
+            row_of = {item_id: row for row, item_id in enumerate(vectors.ids)}
+            order = np.asarray([row_of.get(i, -1) for i in graph.ids], dtype=np.int64)
+            matrix = np.asarray(vectors.vectors, dtype=np.float32)[np.maximum(order, 0)]
+            matrix[order < 0] = 0.0
+            self._matrix = matrix
+        self.search = search
+        self._cache: OrderedDict[tuple, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._cache_size = cache_size
+
+    def scores(self, state: ConvState) -> np.ndarray:
+        return self._computed(state)[0]
+
+    def hit_rows(self, state: ConvState) -> np.ndarray:
+        """Graph rows of the wish search's hits (candidates even when off CPR's path)."""
+        return self._computed(state)[1]
+
+    def _computed(self, state: ConvState) -> tuple[np.ndarray, np.ndarray]:
+        key = (state.user_id, tuple(state.liked_items), tuple(state.wishes[-self.config.wishes_read:]),
+               tuple(state.accepted))
+        cached = self._cache.get(key)
+        if cached is not None:
+            self._cache.move_to_end(key)
+            return cached
+        config = self.config
+        total = config.popularity_weight * self.popularity
+        liked = self.graph.rows(state.liked_items)
+        collaborative = self._collaborative(state, liked)
+        if collaborative is not None:
+            total = total + config.collaborative_weight * collaborative
+        if len(liked) and self._matrix is not None:
+            total = total + config.content_weight * self._content(liked)
+        hits = np.zeros(0, dtype=np.int64)
+        if state.wishes and self.search is not None:
+            relevance, hits = self._wishes(state)
+            total = total + config.wish_weight * relevance
+        if state.accepted:
+            matched = np.zeros(len(self.graph), dtype=np.float64)
+            for attr in state.accepted:
+                matched[self.graph.items_with(attr)] += 1.0
+            total = total + config.accept_weight * matched / len(state.accepted)
+        top = float(total.max(initial=0.0))
+        result = (total / top if top > 0 else total, hits)
+        self._cache[key] = result
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return result
+
+    def _collaborative(self, state: ConvState, liked: np.ndarray) -> np.ndarray | None:
+        """EASE scores with the known user's history and the session's liked items, scaled to [0, 1]."""
+        if self.ranker is None or self._ranker_rows is None:
+            return None
+        history = self.ranker.history_rows(user_id=state.user_id, history_ids=state.liked_items)
+        if not len(history):
+            return None
+        personal = self.ranker.personal_scores(history)
+        top = float(personal.max(initial=0.0))
+        if top <= 0:
+            return None
+        mapped = np.where(self._ranker_rows >= 0, personal[np.maximum(self._ranker_rows, 0)], 0.0)
+        return np.maximum(mapped, 0.0) / top
+
+    def _content(self, liked: np.ndarray) -> np.ndarray:
+        """Cosine of each item to the mean of the liked items' vectors, negatives cut to 0."""
+        anchor = self._matrix[liked].mean(axis=0)
+        norm = float(np.linalg.norm(anchor))
+        if norm == 0:
+            return np.zeros(len(self.graph))
+        sims = self._matrix @ (anchor / norm)
+        return np.clip(sims, 0.0, 1.0).astype(np.float64)
+
+    def _wishes(self, state: ConvState) -> tuple[np.ndarray, np.ndarray]:
+        query = " ".join(state.wishes[-self.config.wishes_read:])
+        found = self.search(query, self.config.wish_hits)
+        relevance = np.zeros(len(self.graph), dtype=np.float64)
+        rows = []
+        for rank, (item_id, _score) in enumerate(found):
+            row = self.graph.row_of.get(item_id)
+            if row is not None:
+                # By rank, not by fused score: reciprocal-rank scores are nearly flat across the hits.
+                relevance[row] = 1.0 / (1.0 + rank / self.config.wish_rank_scale)
+                rows.append(row)
+        return relevance, np.asarray(rows, dtype=np.int64)

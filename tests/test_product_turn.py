@@ -1,0 +1,76 @@
+"""The default service is the whole agent: reader, linker, tools, ranker, wish search in every turn."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.session_scorer import SessionScorer
+from conversation.app import build_service
+from conversation.linker import EntityLinker
+from conversation.settings import Settings
+from retrieval.embeddings import HashingEmbedder
+from tests.helpers import tiny_movies
+from tools.retrieval_tools import RetrievalTools
+
+
+@pytest.fixture()
+def settings(tmp_path):
+    return Settings(data_dir=tmp_path / "data", phrase_with_llm=False, read_with_llm=False, _env_file=None)
+
+
+@pytest.fixture()
+def service(settings):
+    return build_service(settings, catalog=tiny_movies(), embedder=HashingEmbedder())
+
+
+def test_default_service_carries_every_part(service):
+    assert isinstance(service.linker, EntityLinker)
+    assert isinstance(service.tools, RetrievalTools)
+    scorer = service.policy.scorer
+    assert isinstance(scorer, SessionScorer)
+    assert scorer.ranker is not None and scorer.search is not None and scorer._matrix is not None
+
+
+def test_settings_turn_parts_off(settings):
+    off = settings.model_copy(update={"link_entities": False, "collaborative": False, "search_wishes": False,
+                                      "content_similarity": False})
+    service = build_service(off, catalog=tiny_movies(), embedder=HashingEmbedder())
+    assert service.linker is None and service.policy.scorer.ranker is None and service.policy.scorer.search is None
+
+
+def test_a_liked_title_is_history_and_never_recommended_back(service):
+    session = service.start()
+    result = service.respond(session, "Something like Toy Story please")
+    assert result.action.kind == "recommend"
+    shown = [r.item_id for r in result.action.items]
+    assert "1" not in shown
+    state = service.state(session)
+    assert state.liked_items == ["1"]
+    assert result.trace.understood["liked_items"] == ["Toy Story (1995)"]
+    assert any("like Toy Story (1995)" in r.reason for r in result.action.items)
+
+
+def test_disliked_and_seen_titles_are_not_recommended(service):
+    session = service.start()
+    service.respond(session, "I hated Shrek and I have already seen Up")
+    state = service.state(session)
+    assert state.disliked_items == ["2"] and state.seen_items == ["3"]
+    assert not {"2", "3"} & set(service.rank(session, k=8))
+
+
+def test_free_text_wish_reaches_search_and_its_hits_can_be_recommended(service):
+    session = service.start()
+    result = service.respond(session, "a story set in paris")
+    state = service.state(session)
+    assert state.wishes == ["a story set in paris"]
+    assert result.action.items[0].item_id == "8"  # the least popular movie, found by its tag
+
+
+def test_observe_reads_both_sides_of_a_dialog(service):
+    session = service.start()
+    service.observe(session, "I loved Alien (1979)", role="user")
+    service.observe(session, "Have you seen The Shining?", role="assistant")
+    state = service.state(session)
+    assert state.liked_items == ["4"] and "7" in state.shown_items
+    ranked = service.rank(session, k=8)
+    assert "4" not in ranked and "7" not in ranked and len(ranked) == 6
