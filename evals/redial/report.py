@@ -53,6 +53,10 @@ def write_redial_report(result: dict[str, Any], path: Path) -> Path:
     return path
 
 
+def _ratio(a: int, b: int) -> str:
+    return f"{a / b:.3f}" if b else "n/a"
+
+
 def write_linking_report(result: dict[str, Any], path: Path) -> Path:
     r = result["linking"]
     lines = [
@@ -64,6 +68,12 @@ def write_linking_report(result: dict[str, Any], path: Path) -> Path:
         "| messages | true mentions | linked | correct | precision | recall |", "|---|---|---|---|---|---|",
         f"| {r['messages']} | {r['true_mentions']} | {r['linked']} | {r['correct']} | {r['precision']:.3f} | "
         f"{r['recall']:.3f} |", "",
+        "Of the links counted wrong: "
+        f"{r['wrong_version']} name another version of a true title (same title, other year or a duplicate entry), "
+        f"{r['linked_unmarked_title']} are titles the person typed out without a marker. Without the latter, precision "
+        f"is {_ratio(r['correct'], r['linked'] - r['linked_unmarked_title'])}; counting the right title in another "
+        f"version as right too, {_ratio(r['correct'] + r['wrong_version'], r['linked'] - r['linked_unmarked_title'])}.",
+        "",
         f"Targets: precision >= 0.95, recall >= 0.90. Mentions whose title is not in id2info: "
         f"{r['mentions_outside_catalog']}. A title typed without its mention marker counts as a false positive "
         "when linked (the file only marks `@id` mentions), and a remake named without its year resolves to the "
