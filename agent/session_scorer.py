@@ -32,6 +32,7 @@ class ScoringConfig:
     collaborative: bool = True  # EASE with the session's liked items as history
     collaborative_weight: float = 1.0
     content_weight: float = 0.5  # embedding closeness to the liked items
+    genre_weight: float = 0.5  # share of the liked items' genres the item has
     wish_weight: float = 1.0  # hybrid-search relevance of free-text wishes
     wish_hits: int = 50  # search hits per wish query (they may enter the candidates)
     wish_rank_scale: float = 5.0  # the hit at this rank gets half the relevance of the first
@@ -71,6 +72,8 @@ class SessionScorer:
             matrix[order < 0] = 0.0
             self._matrix = matrix
         self.search = search
+        self._genre_cols = np.asarray([c for c, a in enumerate(graph.attrs) if a.type == "genre"], dtype=np.int64)
+        self._genres = graph.item_attr[:, self._genre_cols].tocsr() if len(self._genre_cols) else None
         self._cache: OrderedDict[tuple, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._cache_size = cache_size
 
@@ -96,6 +99,8 @@ class SessionScorer:
             total = total + config.collaborative_weight * collaborative
         if len(liked) and self._matrix is not None:
             total = total + config.content_weight * self._content(liked)
+        if len(liked) and config.genre_weight and len(self._genre_cols):
+            total = total + config.genre_weight * self._genre_overlap(liked)
         hits = np.zeros(0, dtype=np.int64)
         if state.wishes and self.search is not None:
             relevance, hits = self._wishes(state)
@@ -134,6 +139,13 @@ class SessionScorer:
             return np.zeros(len(self.graph))
         sims = self._matrix @ (anchor / norm)
         return np.clip(sims, 0.0, 1.0).astype(np.float64)
+
+    def _genre_overlap(self, liked: np.ndarray) -> np.ndarray:
+        """For each item, the share of the liked items' genres it carries."""
+        wanted = (np.asarray(self._genres[liked].sum(axis=0)).ravel() > 0).astype(np.float64)
+        if not wanted.any():
+            return np.zeros(len(self.graph))
+        return np.asarray(self._genres @ wanted).ravel() / wanted.sum()
 
     def _wishes(self, state: ConvState) -> tuple[np.ndarray, np.ndarray]:
         query = " ".join(state.wishes[-self.config.wishes_read:])

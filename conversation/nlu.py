@@ -79,6 +79,10 @@ class Lexicon:
                     phrases[_normalise(word)] = Attr(type=entry["type"], value=entry["value"])
         return cls(phrases=phrases, stopwords=stop)
 
+    def values(self) -> list[Attr]:
+        """Every attribute value the matcher knows, by type then value."""
+        return sorted(set(self.phrases.values()), key=lambda a: (a.type, a.value))
+
     def find(self, text: str) -> list[tuple[int, Attr]]:
         """Longest-match attribute mentions as (word offset, attribute), each word used once."""
         words = _normalise(text).split()

@@ -100,8 +100,22 @@ def build_parts(settings: Settings, catalog: Catalog, *, model: ChatModel | None
 
 
 def build_reader(settings: Settings, catalog: Catalog, *, model: ChatModel | None, embedder: Embedder | None):
-    """The message reader (matcher, translation, LLM reader); None reads with the matcher alone."""
-    return None
+    """The message reader: the matcher with its multilingual words, then (with a model and
+    `read_with_llm`) LLM translation of other languages and the LLM extractor for free text."""
+    from agent.prompts import load_prompt
+    from conversation.nlu import Lexicon
+    from conversation.nlu_llm import AttributeShortlist
+    from conversation.reader import MessageReader
+
+    lexicon = Lexicon.from_catalog(catalog)
+    if model is None or not settings.read_with_llm:
+        return MessageReader(lexicon)
+    shortlist = None
+    if embedder is not None:  # the extractor picks among the values closest in meaning to the message
+        shortlist = AttributeShortlist(lexicon.values(), embedder)
+    return MessageReader(lexicon, model=model, shortlist=shortlist, extract_prompt=load_prompt("extract.v1"),
+                         translate_prompt=load_prompt("translate.v1"), extract_timeout_s=settings.llm_timeout_s,
+                         translate_timeout_s=settings.llm_timeout_s, llm_extract=shortlist is not None)
 
 
 def _wish_search(indexes: Indexes):

@@ -106,17 +106,17 @@ class ConversationService:
     def respond_structured(self, session_id: str, feedback: Understanding, *, text: str = "",
                            on_token: TokenCallback | None = None) -> TurnResult:
         """One turn from structured feedback (quick replies, simulators): the same path without NLU."""
-        return self._turn(session_id, text, lambda _state: Reading(feedback), on_token)
+        return self._turn(session_id, text, lambda _state: TurnInput(feedback), on_token)
 
-    def read(self, text: str, state: ConvState) -> Reading:
+    def read(self, text: str, state: ConvState) -> TurnInput:
         """The product's reader: link titles and people, then read the rest for attributes and wishes."""
         mentions = self.linker.link(text) if self.linker is not None and text.strip() else []
         rest = mask_mentions(text, mentions) if mentions else text
-        if self.reader is not None:
+        if self.reader is not None and not (mentions and wish_query(rest) is None):
             reading = self.reader.read(rest, state)
-            out = Reading(reading.understanding, mentions, list(reading.llm_calls), list(reading.fallbacks))
+            out = TurnInput(reading.understanding, mentions, list(reading.llm_calls), list(reading.fallbacks))
         else:
-            out = Reading(understand(rest, state, self.lexicon), mentions)
+            out = TurnInput(understand(rest, state, self.lexicon), mentions)
         if mentions and not rest.strip(" ,.!?"):
             out.understanding.wishes.clear()
         return out
@@ -257,7 +257,7 @@ def _apply_mentions(state: ConvState, mentions) -> None:
 
 
 @dataclass
-class Reading:
+class TurnInput:
     """What the reader took from one message: attributes and wishes, linked mentions, its LLM calls."""
 
     understanding: Understanding

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 
-from bm25s.stopwords import STOPWORDS_EN
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS as STOPWORDS_EN  # 318 words
+
+from conversation.nlu import has_negation
 
 # Words of asking rather than wanting: a wish made only of these says nothing to search for.
 _REQUEST_WORDS = frozenset(
@@ -14,6 +16,7 @@ _REQUEST_WORDS = frozenset(
     "nice maybe kind sort type one ones pick picks give tell know think would could also lot really".split()
 )
 _WORD = re.compile(r"[^\W\d_][\w'-]*", re.UNICODE)
+_CLAUSE = re.compile(r"[.;!?,]|\bbut\b|\bhowever\b|\bthough\b", re.IGNORECASE)
 MIN_CONTENT_WORDS = 1
 MAX_CHARS = 300
 
@@ -25,8 +28,11 @@ def content_words(text: str) -> list[str]:
 
 
 def wish_query(text: str) -> str | None:
-    """The message as a search query if it carries any content word ("a heist with a twist"), else None
-    ("something like ___ please" once the title is linked)."""
-    if len(content_words(text)) < MIN_CONTENT_WORDS:
+    """The content words of a message's affirmative clauses as a search query ("a heist with a twist"
+    -> "heist twist"), or None when none is left ("something like ___ please" once the title is linked;
+    "not so gory": a negated wish is not something to search for)."""
+    words = [w for clause in _CLAUSE.split(text) if clause.strip() and not has_negation(clause)
+             for w in content_words(clause)]
+    if len(words) < MIN_CONTENT_WORDS:
         return None
-    return " ".join(text.split())[:MAX_CHARS]
+    return " ".join(dict.fromkeys(words))[:MAX_CHARS]
