@@ -48,7 +48,7 @@ setup: install
 demo: setup
 	$(BIN)/concierge chat
 
-test: install system-deps
+test: install system-deps setup
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 test-fast: install
