@@ -20,7 +20,7 @@ from retrieval.catalog import Catalog
 
 ASK_TYPES = ("genre", "category", "decade", "tag")
 # Named (not asked) attributes that still prune along the path when the person states them: people.
-PATH_TYPES = ("director", "actor", "star", "writer", "cast", "artist", "author")
+PATH_TYPES = ("director", "actor", "star", "writer", "cast", "artist", "author", "creator")
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,9 @@ BUILTIN_ATTRIBUTE_TYPES = frozenset(
     "genre tag decade year category brand color size material style price_range "
     "cuisine artist director actor language country author".split()
 )
-ITEM_FIELDS = ("id", "title", "text", "attributes", "keywords")
+ITEM_FIELDS = ("id", "title", "text", "description", "attributes", "people", "keywords")
+# People an item names; each role becomes an attribute type that the chat links by name in free text.
+PEOPLE_ROLES = frozenset("director actor star cast writer author artist creator".split())
 INTERACTION_FIELDS = ("user", "item", "rating", "timestamp")
 MANIFEST_FIELDS = ("name", "attribute_types")
 MAX_ID_CHARS = 200
@@ -173,14 +175,20 @@ def _csv_item_records(path: Path, types: frozenset[str]) -> Iterator[tuple[int, 
                 _check_type(column[len("attr:") :], types)
             except _RecordError as exc:
                 raise CatalogError(str(path), line, f"column {column!r}: {exc}") from None
-        elif column not in ("id", "title", "text", "keywords"):
-            allowed = "id, title, text, keywords, attr:<type>"
+        elif column.startswith("people:"):
+            if column[len("people:") :] not in PEOPLE_ROLES:
+                raise CatalogError(str(path), line, f"column {column!r}: role must be one of {', '.join(sorted(PEOPLE_ROLES))}")
+        elif column not in ("id", "title", "text", "description", "keywords"):
+            allowed = "id, title, text, description, keywords, attr:<type>, people:<role>"
             raise CatalogError(str(path), line, f"unknown column {column!r} (allowed: {allowed})")
     for line, cells in _checked_rows(path, rows, header):
-        record: Record = {k: v for k, v in cells.items() if k in ("id", "title", "text")}
+        record: Record = {k: v for k, v in cells.items() if k in ("id", "title") or (k in ("text", "description") and v)}
         if "keywords" in cells:
             record["keywords"] = cells["keywords"].split("|")
         record["attributes"] = {k[len("attr:") :]: v.split("|") for k, v in cells.items() if k.startswith("attr:")}
+        people = {k[len("people:") :]: v.split("|") for k, v in cells.items() if k.startswith("people:")}
+        if people:
+            record["people"] = people
         yield line, record
 
 
@@ -220,10 +228,19 @@ def _item_from_record(record: object, types: frozenset[str]) -> Item:
     fields = _object_with_fields(record, ITEM_FIELDS)
     item_id = _required_string(fields, "id", MAX_ID_CHARS)
     title = _required_string(fields, "title", MAX_TITLE_CHARS)
-    text = fields.get("text")
+    if fields.get("text") is not None and fields.get("description") is not None:
+        raise _RecordError("give 'text' or 'description' (the same thing), not both")
+    name = "text" if fields.get("text") is not None else "description"
+    text = fields.get(name)
     if text is not None and not isinstance(text, str):
-        raise _RecordError(f"field 'text' must be a string, got {json_type(text)}")
+        raise _RecordError(f"field {name!r} must be a string, got {json_type(text)}")
     attributes = _attributes(fields.get("attributes"), types)
+    people = fields.get("people")
+    if people is not None:
+        if not isinstance(people, dict) or not set(people) <= PEOPLE_ROLES:
+            raise _RecordError(f"field 'people' must map roles ({', '.join(sorted(PEOPLE_ROLES))}) to names")
+        for role, names in _attributes(people, PEOPLE_ROLES).items():
+            attributes[role] = list(dict.fromkeys([*attributes.get(role, []), *names]))
     keywords = fields.get("keywords")
     if keywords is not None and (not isinstance(keywords, list) or not all(isinstance(k, str) for k in keywords)):
         raise _RecordError("field 'keywords' must be a list of strings")

@@ -224,3 +224,34 @@ def test_missing_path_lists_accepted_layouts(tmp_path: Path) -> None:
     assert info.value.line is None
     assert ACCEPTED_LAYOUTS in str(info.value)
     assert "MovieLens" in str(info.value) and "UNICORN" in str(info.value)
+
+
+def test_people_and_description_fields(tmp_path):
+    from retrieval.loaders import load_catalog
+
+    items = tmp_path / "films.jsonl"
+    items.write_text(
+        '{"id": "1", "title": "Alien (1979)", "description": "A crew meets a creature.", '
+        '"people": {"director": "Ridley Scott", "star": ["Sigourney Weaver"]}, "attributes": {"genre": "Horror"}}\n',
+        encoding="utf-8")
+    item = load_catalog(items).items["1"]
+    assert item.text == "A crew meets a creature."
+    assert item.attributes == {"genre": ["Horror"], "director": ["Ridley Scott"], "star": ["Sigourney Weaver"]}
+    csv_file = tmp_path / "films.csv"
+    csv_file.write_text("id,title,description,people:cast\n2,Heat (1995),Cops and robbers.,Al Pacino|Robert De Niro\n",
+                        encoding="utf-8")
+    assert load_catalog(csv_file).items["2"].attributes == {"cast": ["Al Pacino", "Robert De Niro"]}
+
+
+def test_people_role_and_text_twice_are_refused_with_the_line(tmp_path):
+    from retrieval.catalog import CatalogError
+    from retrieval.loaders import load_catalog
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "1", "title": "A"}\n{"id": "2", "title": "B", "people": {"grip": "X"}}\n', encoding="utf-8")
+    with pytest.raises(CatalogError, match=r"bad.jsonl:2: .*people"):
+        load_catalog(bad)
+    both = tmp_path / "both.jsonl"
+    both.write_text('{"id": "1", "title": "A", "text": "x", "description": "y"}\n', encoding="utf-8")
+    with pytest.raises(CatalogError, match=r"both.jsonl:1: .*not both"):
+        load_catalog(both)
