@@ -20,7 +20,9 @@ import numpy as np
 
 from agent.graph import ItemAttributeGraph
 from agent.policy import PopularityScorer
-from conversation.state import ConvState
+import time
+
+from conversation.state import ConvState, ToolCallTrace
 from retrieval.catalog import Catalog
 from retrieval.ranker import Ranker
 
@@ -74,17 +76,21 @@ class SessionScorer:
         self.search = search
         self._genre_cols = np.asarray([c for c, a in enumerate(graph.attrs) if a.type == "genre"], dtype=np.int64)
         self._genres = graph.item_attr[:, self._genre_cols].tocsr() if len(self._genre_cols) else None
-        self._cache: OrderedDict[tuple, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._cache: OrderedDict[tuple, tuple[np.ndarray, np.ndarray, list[ToolCallTrace]]] = OrderedDict()
         self._cache_size = cache_size
 
     def scores(self, state: ConvState) -> np.ndarray:
         return self._computed(state)[0]
 
+    def calls(self, state: ConvState) -> list[ToolCallTrace]:
+        """The ranker and search calls behind this state's scores, as the turn's trace shows them."""
+        return self._computed(state)[2]
+
     def hit_rows(self, state: ConvState) -> np.ndarray:
         """Graph rows of the wish search's hits (candidates even when off CPR's path)."""
         return self._computed(state)[1]
 
-    def _computed(self, state: ConvState) -> tuple[np.ndarray, np.ndarray]:
+    def _computed(self, state: ConvState) -> tuple[np.ndarray, np.ndarray, list[ToolCallTrace]]:
         key = (state.user_id, tuple(state.liked_items), tuple(state.wishes[-self.config.wishes_read:]),
                tuple(state.accepted))
         cached = self._cache.get(key)
@@ -92,26 +98,36 @@ class SessionScorer:
             self._cache.move_to_end(key)
             return cached
         config = self.config
+        calls: list[ToolCallTrace] = []
         total = config.popularity_weight * self.popularity
         liked = self.graph.rows(state.liked_items)
+        mark = time.perf_counter()
         collaborative = self._collaborative(state, liked)
         if collaborative is not None:
             total = total + config.collaborative_weight * collaborative
+            calls.append(ToolCallTrace(name="rank_candidates", arguments={"history_ids": state.liked_items[:20]},
+                                       observation=f"EASE item-item scores for a history of {len(liked)} liked items",
+                                       latency_s=time.perf_counter() - mark))
         if len(liked) and self._matrix is not None:
             total = total + config.content_weight * self._content(liked)
         if len(liked) and config.genre_weight and len(self._genre_cols):
             total = total + config.genre_weight * self._genre_overlap(liked)
         hits = np.zeros(0, dtype=np.int64)
         if state.wishes and self.search is not None:
+            mark = time.perf_counter()
             relevance, hits = self._wishes(state)
             total = total + config.wish_weight * relevance
+            query = " ".join(state.wishes[-config.wishes_read:])
+            calls.append(ToolCallTrace(name="search_hybrid", arguments={"query": query, "k": config.wish_hits},
+                                       observation=f"{len(hits)} items for {query!r}",
+                                       latency_s=time.perf_counter() - mark))
         if state.accepted:
             matched = np.zeros(len(self.graph), dtype=np.float64)
             for attr in state.accepted:
                 matched[self.graph.items_with(attr)] += 1.0
             total = total + config.accept_weight * matched / len(state.accepted)
         top = float(total.max(initial=0.0))
-        result = (total / top if top > 0 else total, hits)
+        result = (total / top if top > 0 else total, hits, calls)
         self._cache[key] = result
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)

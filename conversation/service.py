@@ -157,6 +157,9 @@ class ConversationService:
             _apply_mentions(state, reading.mentions)
             decision = self.policy.decide(state)
             trace = Trace(understood=reading.summary(self.catalog), candidates=len(decision.candidates))
+            scorer_calls = getattr(self.policy.scorer, "calls", None)
+            if scorer_calls is not None:
+                trace.tool_calls.extend(scorer_calls(state))
             trace.llm_calls.extend(reading.llm_calls)
             if reading.fallbacks:
                 trace.fallbacks.extend(reading.fallbacks)

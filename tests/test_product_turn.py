@@ -74,3 +74,11 @@ def test_observe_reads_both_sides_of_a_dialog(service):
     assert state.liked_items == ["4"] and "7" in state.shown_items
     ranked = service.rank(session, k=8)
     assert "4" not in ranked and "7" not in ranked and len(ranked) == 6
+
+
+def test_the_trace_shows_the_ranker_and_search_calls(service):
+    session = service.start()
+    result = service.respond(session, "I loved Alien, something set in space")
+    names = [call.name for call in result.trace.tool_calls]
+    assert names == ["rank_candidates", "search_hybrid"]
+    assert result.trace.tool_calls[1].arguments["query"] == "set space"
