@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 CATALOGS = {"movielens": REPO / "data" / "movielens-latest-small",
             "lastfm": REPO.parent / "shared" / "data" / "lastfm-unicorn" / "lastfm"}
 err = Console(stderr=True)
-DEFAULT_MODES = {False: "matcher,llm,combined", True: "matcher,reader-matcher,reader"}
+DEFAULT_MODES = {False: "matcher,llm,combined", True: "matcher,reader-matcher,reader,reader-product"}
 
 
 def eval_nlu(
@@ -74,7 +74,12 @@ def eval_nlu(
         catalog = load_catalog(CATALOGS[name])
         lexicon = Lexicon.from_catalog(catalog)
         shortlist = AttributeShortlist(askable_attributes(catalog, lexicon), embedder) if embedder else None
-        readers[name] = Reader(lexicon, shortlist, message_readers(lexicon, shortlist, model, prompt, settings))
+        by_mode = message_readers(lexicon, shortlist, model, prompt, settings)
+        if "reader-product" in chosen:  # what a chat turn reads: the default service (linker, then reader)
+            from conversation.app import build_service
+
+            by_mode["reader-product"] = build_service(settings, catalog=catalog, model=model, embedder=embedder)
+        readers[name] = Reader(lexicon, shortlist, by_mode)
     if multilingual:
         block = by_set.pop("multilingual")
         path = run_multilingual(block, chosen, readers, model=model, prompt=prompt, modes_arg=modes, path=multilingual_report)

@@ -30,7 +30,8 @@ MULTILINGUAL = Path(__file__).resolve().parent / "data" / "nlu-multilingual.json
 SETS = {"labelled": LABELLED, "heldout": HELDOUT, "heldout-2": HELDOUT_2, "multilingual": MULTILINGUAL}
 # reader-matcher: the product reader without a model (multilingual words); reader: with translation and LLM;
 # reader-translate-all: translating every non-English message, not only those the words read nothing in.
-MODES = ("matcher", "llm", "combined", "reader-matcher", "reader", "reader-translate-all")
+# reader-product: what a chat turn reads, through the default service (the linker blanks titles, then the reader).
+MODES = ("matcher", "llm", "combined", "reader-matcher", "reader", "reader-translate-all", "reader-product")
 
 
 @dataclass
@@ -211,7 +212,8 @@ def write_multilingual_report(result: dict[str, Any], path: Path) -> Path:
              "(`nlu.understand`, the lexicon's multilingual words included); `reader-matcher`: the message reader "
              "without a model (also folded accents, split elisions, the languages' negations, compounds and endings); "
              "`reader`: the message reader with the LLM (translation of what the words read nothing in, then the "
-             "extractor); `reader-translate-all`: translating every non-English message.", ""]
+             "extractor); `reader-translate-all`: translating every non-English message; `reader-product`: the default "
+             "service's own read (entity linker first, then the reader), as in every chat turn.", ""]
     for split in ("dev", "heldout", "both"):
         lines += [f"## {split}", "", "| reader | genres P / R / F1 | all attributes P / R / F1 |", "|---|---|---|"]
         lines += [f"| {m} | {_f1_cell(b['splits'][split]['genre'])} | {_f1_cell(b['splits'][split]['all'])} |"

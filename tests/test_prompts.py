@@ -7,6 +7,7 @@ SAMPLE = {
                   titles=["Toy Story (1995)"], value="", accepted=["Comedy"],
                   rejected=[], user_text="funny"),
     "extract": dict(text="a comedy, not horror", options=["Comedy", "Horror"]),
+    "translate": dict(text="Ich suche einen lustigen Film"),
     "planner": dict(accepted=["Comedy"], rejected=[], wishes=["something light"], count=120, attributes=["Animation"],
                     candidates=["Toy Story (1995)"], can_search=True, list_size=5, advice="ask A1"),
     "rerank": dict(wishes=[], accepted=["Comedy"], rejected=[], n=1,
