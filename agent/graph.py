@@ -16,6 +16,11 @@ from conversation.state import Attr, ConvState
 from retrieval.catalog import Catalog
 
 
+# People roles: a person named in chat matches any of them ("with Bruce Willis" keeps the films he acted in,
+# wrote or directed), whichever role the matcher or linker read the name as.
+PEOPLE_TYPES = ("director", "actor", "star", "writer", "cast", "artist", "author", "creator")
+
+
 class ItemAttributeGraph:
     """Sparse item × attribute adjacency over the attribute types the agent may ask about."""
 
@@ -48,11 +53,14 @@ class ItemAttributeGraph:
 
     def items_with(self, attr: Attr) -> np.ndarray:
         """Rows of the items adjacent to an attribute (empty if the catalog has no such value)."""
-        col = self.col_of.get(attr)
-        if col is None:
+        if attr.type in PEOPLE_TYPES:
+            cols = [c for c in (self.col_of.get(Attr(type=t, value=attr.value)) for t in PEOPLE_TYPES) if c is not None]
+        else:
+            cols = [self.col_of[attr]] if attr in self.col_of else []
+        parts = [self.attr_item.indices[self.attr_item.indptr[c]:self.attr_item.indptr[c + 1]] for c in cols]
+        if not parts:
             return np.zeros(0, dtype=np.int64)
-        start, end = self.attr_item.indptr[col], self.attr_item.indptr[col + 1]
-        return self.attr_item.indices[start:end].astype(np.int64)
+        return (np.unique(np.concatenate(parts)) if len(parts) > 1 else parts[0]).astype(np.int64)
 
     def attributes_of(self, row: int) -> list[Attr]:
         start, end = self.item_attr.indptr[row], self.item_attr.indptr[row + 1]

@@ -14,13 +14,13 @@ from typing import Protocol
 
 import numpy as np
 
-from agent.graph import ItemAttributeGraph
+from agent.graph import PEOPLE_TYPES, ItemAttributeGraph
 from conversation.state import Attr, ConvState
 from retrieval.catalog import Catalog
 
 ASK_TYPES = ("genre", "category", "decade", "tag")
 # Named (not asked) attributes that still prune along the path when the person states them: people.
-PATH_TYPES = ("director", "actor", "star", "writer", "cast", "artist", "author", "creator")
+PATH_TYPES = PEOPLE_TYPES
 
 
 @dataclass(frozen=True)

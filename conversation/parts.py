@@ -120,6 +120,9 @@ def build_reader(settings: Settings, catalog: Catalog, *, model: ChatModel | Non
 
 def _wish_search(indexes: Indexes):
     def search(query: str, k: int) -> list[tuple[str, float]]:
-        return [(hit.id, hit.score) for hit in indexes.searcher.search(query, k=k, mode="hybrid")]
+        words = indexes.keywords.informative(query)
+        if not words:  # nothing the catalog's documents would answer to
+            return []
+        return [(hit.id, hit.score) for hit in indexes.searcher.search(" ".join(words), k=k, mode="hybrid")]
 
     return search

@@ -248,6 +248,19 @@ class KeywordIndex:
         rows = top_rows(scores, k, allowed=allowed, exclude=[self.row_of[i] for i in exclude_ids if i in self.row_of])
         return [KeywordHit(self.ids[r], float(scores[r]), tuple(self.matched(r, terms))) for r in rows]
 
+    def informative(self, text: str, *, max_share: float = 0.05) -> list[str]:
+        """The words of `text` that the catalog's documents use, and not too many of them (at most
+        `max_share` of the items): chat words and typos ("im", "horroe") say nothing to search for."""
+        indptr = self.retriever.scores["indptr"]
+        limit = max(1, int(max_share * len(self.ids)))
+        out = []
+        for token, surface in self.analyzer.tokens_with_surface(text):
+            token_id = self.retriever.vocab_dict.get(token)
+            if (len(surface) > 2 and token_id is not None and 0 < indptr[token_id + 1] - indptr[token_id] <= limit
+                    and surface not in out):
+                out.append(surface)
+        return out
+
     def contains(self, row: int, token: str) -> bool:
         """True if the item in `row` carries the token (a binary search in the token's posting list)."""
         token_id = self.retriever.vocab_dict.get(token)

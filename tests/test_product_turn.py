@@ -82,3 +82,22 @@ def test_the_trace_shows_the_ranker_and_search_calls(service):
     names = [call.name for call in result.trace.tool_calls]
     assert names == ["rank_candidates", "search_hybrid"]
     assert result.trace.tool_calls[1].arguments["query"] == "set space"
+
+
+def test_a_person_matches_every_role_they_have():
+    from agent.graph import ItemAttributeGraph
+    from conversation.state import Attr
+    from retrieval.catalog import Catalog, Item
+
+    catalog = Catalog(name="people", items=[
+        Item(id="1", title="A", attributes={"star": ["Bruce Willis"]}),
+        Item(id="2", title="B", attributes={"writer": ["Bruce Willis"]}),
+        Item(id="3", title="C", attributes={"star": ["Someone Else"]}),
+    ])
+    graph = ItemAttributeGraph(catalog, types=("star", "writer"))
+    assert sorted(graph.items_with(Attr(type="writer", value="Bruce Willis")).tolist()) == [0, 1]
+
+
+def test_chat_words_and_typos_are_not_searched(service):
+    keywords = service.tools.searcher.keywords
+    assert keywords.informative("im horroe ok paris") == ["paris"]
