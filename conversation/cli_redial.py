@@ -77,9 +77,8 @@ def _benchmark(*, command, date, data, limit, ablations, fresh, settings, catalo
     from evals.sim_runner import progress_bar
 
     run_settings, update = configured(settings, ablations)
-    config = "+".join(ablations) or "full"
-    if data.name != "valid_data_processed.jsonl":
-        config = f"{data.stem}-{config}"
+    prefix = "" if data.name == "valid_data_processed.jsonl" else f"{data.stem}-"
+    config = prefix + ("+".join(ablations) or "full")
     out = run_settings.data_dir / "runs" / f"redial-{config}.jsonl"
     if fresh and out.exists():
         out.unlink()
@@ -94,8 +93,29 @@ def _benchmark(*, command, date, data, limit, ablations, fresh, settings, catalo
     result = {"command": command, "date": date, "config": config, "overrides": update, "data": str(data),
               "catalog_items": len(catalog), "interactions": len(catalog.interactions), "runs_file": str(out),
               "seconds": time.perf_counter() - started, "summary": summary(rows)}
-    result["report"] = str(write_redial_report(result, reports / "redial.md"))
+    result["ablations"] = _other_configs(out, prefix, [s.index for s in samples])
+    name = "redial.md" if config == "full" else f"redial-{config}.md"
+    result["report"] = str(write_redial_report(result, reports / name))
     return result
+
+
+def _other_configs(out: Path, prefix: str, indexes: list[int]) -> dict[str, dict]:
+    """Summaries of the other configurations of this data file already scored on exactly these samples."""
+    from evals.redial.run import done_rows, summary
+
+    found = {}
+    for path in sorted(out.parent.glob(f"redial-{prefix}*.jsonl")):
+        other = path.stem[len("redial-") + len(prefix):]
+        if path == out or not _is_config(other):
+            continue
+        rows = done_rows(path)
+        if all(i in rows for i in indexes):
+            found[other] = summary([rows[i] for i in indexes])
+    return found
+
+
+def _is_config(name: str) -> bool:
+    return name == "full" or all(part in ABLATIONS for part in name.split("+"))
 
 
 def eval_redial(

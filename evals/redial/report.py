@@ -42,6 +42,17 @@ def write_redial_report(result: dict[str, Any], path: Path) -> Path:
     ]
     if s["not_in_context"]:
         lines += ["## Labels not named in the context", "", *metrics_table(s["not_in_context"]), ""]
+    if result.get("ablations"):
+        lines += ["## The same samples with a part of the turn off (or on)", "",
+                  "Each row is `concierge eval redial --ablation NAME` over the same samples (its runs file under "
+                  "`.concierge/runs/`); CIs as above.", "",
+                  "| configuration | R@1 | R@10 | R@50 | NDCG@10 | MRR@10 |", "|---|---|---|---|---|---|"]
+        for name, other in {result["config"]: s, **result["ablations"]}.items():
+            a = other["all"]
+            lines.append(f"| {name} | " + " | ".join(
+                f"{a[k]['value']:.3f} [{a[k]['ci95'][0]:.3f}, {a[k]['ci95'][1]:.3f}]" if k.startswith("recall")
+                else f"{a[k]['value']:.3f}" for k in ("recall@1", "recall@10", "recall@50", "ndcg@10", "mrr@10")) + " |")
+        lines.append("")
     lines += ["## Published anchors (ReDial test split)", "", "| system | R@1 | R@10 | R@50 |", "|---|---|---|---|",
               *[f"| {n} | {a} | {b} | {c} |" for n, a, b, c in ANCHORS], "",
               "Protocol differences: the anchors are on the test split and (except ChatGPT) from models trained on "
