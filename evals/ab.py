@@ -21,6 +21,7 @@ from typing import Any
 from agent.planner import PLANNER_VARIABLES
 from agent.prompts import PromptError, known_prompts, load_prompt
 from conversation.service import ConversationService, ServiceConfig
+from evals.jsonl import open_for_append, read_rows
 from evals.ab_report import compare
 from evals.rule_eval import Bench, RuleSetup
 from evals.rule_sim import MAX_TURNS, SessionResult, hdcg, run_session
@@ -180,30 +181,6 @@ def rule_service(bench: Bench, config: ServiceConfig, *, model) -> ConversationS
 def base_rule_config(setup: RuleSetup, *, mode: str) -> ServiceConfig:
     """The rule benchmark's configuration (no phrasing: the rule simulator reads the structured action)."""
     return ServiceConfig(policy=setup.policy(), mode=mode, phrase=False)
-
-
-def read_rows(path: Path | None) -> dict[str, dict]:
-    """Sessions already in a variant's JSONL, by key (a torn last line from a crash is skipped)."""
-    done: dict[str, dict] = {}
-    if path is None or not path.is_file():
-        return done
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        done[str(row["key"])] = row
-    return done
-
-
-def open_for_append(path: Path):
-    """Append handle on a JSONL file whose torn last line (a crash mid-write) is cut off first."""
-    if path.is_file():
-        data = path.read_bytes()
-        if data and not data.endswith(b"\n"):
-            with path.open("r+b") as handle:
-                handle.truncate(data.rfind(b"\n") + 1)
-    return path.open("a", encoding="utf-8")
 
 
 def pair_rows(a_rows: Sequence[dict], b_rows: Sequence[dict]) -> tuple[list[dict], list[dict]]:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from evals.jsonl import open_for_append, read_rows
 from evals.redial.metrics import sample_sums, summarise
 
 TOP_K = 50
@@ -76,15 +77,7 @@ def score_sample(service: RankingService, sample: Sample, names: dict[str, str])
 
 def done_rows(path: Path) -> dict[int, dict]:
     """Rows already scored in an earlier run (a torn last line from a crash is ignored)."""
-    rows: dict[int, dict] = {}
-    if path.is_file():
-        for line in path.read_text("utf-8").splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            rows[int(row["index"])] = row
-    return rows
+    return {int(index): row for index, row in read_rows(path, key="index").items()}
 
 
 def run(service: RankingService, samples: Sequence[Sample], names: dict[str, str], *, out: Path,
@@ -93,7 +86,7 @@ def run(service: RankingService, samples: Sequence[Sample], names: dict[str, str
     out.parent.mkdir(parents=True, exist_ok=True)
     rows = done_rows(out)
     on_progress(sum(1 for s in samples if s.index in rows))
-    with open(out, "a", encoding="utf-8") as sink:
+    with open_for_append(out) as sink:
         for sample in _todo(samples, rows):
             row = score_sample(service, sample, names)
             sink.write(json.dumps(row) + "\n")
