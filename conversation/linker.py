@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
 from conversation.nlu import _NEGATION, _POSTFIX_NEGATION
 from conversation.state import Attr
 from retrieval.catalog import Catalog
@@ -188,12 +190,15 @@ class EntityLinker:
                 entry = entries.setdefault(key, _Entry())
                 entry.attr = entry.attr or Attr(type=kind, value=value)
                 surname_count.setdefault(key.split()[-1], []).append(entry.attr)
+        common = _ordinary_words(catalog)
+        # A surname that is also an everyday word ("Good", "Great", "Stone") is not a name on its own.
         surnames = {s: attrs[0] for s, attrs in surname_count.items()
-                    if len({a.value for a in attrs}) == 1 and len(s) >= 3 and s not in STOPWORDS}
+                    if len({a.value for a in attrs}) == 1 and len(s) >= 3 and s not in STOPWORDS
+                    and s not in (common or ()) and s not in ENGLISH_STOP_WORDS and s not in _EVERYDAY}
         attribute_words = frozenset(normalise(v) for kind, counts in catalog.attribute_counts.items()
                                     if kind not in PERSON_TYPES for v in counts)
         return cls(entries, years=years, popularity=dict(catalog.popularity), surnames=surnames,
-                   attribute_words=attribute_words, common=_ordinary_words(catalog))
+                   attribute_words=attribute_words, common=common)
 
     def link(self, text: str) -> list[Mention]:
         """Non-overlapping mentions in text order, each with the sentiment of its clause."""
@@ -228,7 +233,7 @@ class EntityLinker:
                 for key, fuzzy in ((exact, False), (fixed, True)):
                     if key in self.entries and not (fuzzy and key == exact):
                         yield self._resolve(toks, i, j, key, fuzzy)
-            if words[i][0] in self.surnames and text[toks[i][1]].isupper():
+            if words[i][0] in self.surnames and text[toks[i][1]].isupper() and not _sentence_start(text, toks[i][1]):
                 # A surname alone counts only written with a capital ("Nolan"), and only if one person has it.
                 yield _Candidate(i, i + 1, words[i][0], 0, None, self.surnames[words[i][0]], 0.7, False, False)
 
@@ -386,6 +391,16 @@ def _sentiment(before: str, after: str) -> Sentiment | None:
     if _SEEN.search(before) or _SEEN.search(after):
         return "seen"
     return None
+
+
+# Everyday words that people capitalise in chat and that some actor carries as a surname.
+_EVERYDAY = frozenset("good great best nice cool fine love lovely sweet young king queen little".split())
+
+
+def _sentence_start(text: str, at: int) -> bool:
+    """True if the word at `at` opens the text or a sentence (its capital says nothing then)."""
+    before = text[:at].rstrip()
+    return not before or before[-1] in ".!?\n"
 
 
 def mask_mentions(text: str, mentions: Sequence[Mention]) -> str:

@@ -181,3 +181,16 @@ def test_demo_catalog_examples():
     assert titles("the dark knight") == [("Dark Knight, The (2008)", "liked")]
     assert titles("star wars") == []
     assert titles("I want a funny movie for tonight, up for anything") == []
+
+
+def test_a_surname_that_is_an_everyday_word_or_opens_a_sentence_is_not_a_person():
+    from retrieval.catalog import Catalog, Item
+
+    catalog = Catalog(name="people", items=[
+        Item(id="1", title="A Film (2001)", attributes={"star": ["Meagan Good", "Christopher Nolan"]}),
+    ])
+    linker = EntityLinker.from_catalog(catalog)
+    assert linker.link("Good movie, thanks!") == []
+    assert linker.link("That was Good fun") == []
+    assert [m.attr.value for m in linker.link("Anything by Nolan?")] == ["Christopher Nolan"]
+    assert linker.link("Nolan is great") == []  # a capital at a sentence start says nothing
