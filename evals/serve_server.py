@@ -133,14 +133,15 @@ class BenchInstruments:
 def bench_app():
     """The uvicorn factory the benchmark's server runs: the real API over Settings, with DelayedChatModel.
 
-    The service is pinned to exactly one LLM call per turn (graph mode, LLM phrasing, no LLM re-ranking).
+    The service is pinned to exactly one LLM call per turn (graph mode, LLM phrasing, no LLM re-ranking, no
+    LLM reading: the scripted model's delay stands for the one phrasing call).
     """
     from conversation.app import build_service, configured_store
     from conversation.settings import Settings
     from ui.api import create_app
     from ui.api_models import ApiConfig
 
-    settings = Settings(phrase_with_llm=True, rerank_with_llm=False, mode="graph", web_ui=False)
+    settings = Settings(phrase_with_llm=True, rerank_with_llm=False, read_with_llm=False, mode="graph", web_ui=False)
     model = DelayedChatModel(delay_s=float(os.environ[DELAY_ENV]))
     service = build_service(settings, model=model, store=configured_store(settings))
     config = ApiConfig.from_settings(settings).model_copy(update={"turn_threads": int(os.environ[THREADS_ENV])})
