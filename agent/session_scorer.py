@@ -35,7 +35,7 @@ class ScoringConfig:
     collaborative_weight: float = 1.0
     content_weight: float = 0.5  # embedding closeness to the liked items
     genre_weight: float = 0.5  # share of the liked items' genres the item has
-    wish_weight: float = 1.0  # hybrid-search relevance of free-text wishes
+    wish_weight: float = 0.3  # hybrid-search relevance of free-text wishes: they refine; named items and attributes lead
     wish_hits: int = 50  # search hits per wish query (they may enter the candidates)
     wish_rank_scale: float = 5.0  # the hit at this rank gets half the relevance of the first
     accept_weight: float = 0.5  # per accepted attribute the item carries (share of them)
