@@ -94,6 +94,10 @@ def _benchmark(*, command, date, data, limit, ablations, fresh, settings, catalo
               "catalog_items": len(catalog), "interactions": len(catalog.interactions), "runs_file": str(out),
               "seconds": time.perf_counter() - started, "summary": summary(rows)}
     result["ablations"] = _other_configs(out, prefix, [s.index for s in samples])
+    numbered = [r for r in rows if str(r["dialog_id"]).isdigit()]
+    halves = {"even": [r for r in numbered if int(r["dialog_id"]) % 2 == 0],
+              "odd": [r for r in numbered if int(r["dialog_id"]) % 2]}
+    result["halves"] = {name: summary(part) for name, part in halves.items() if part}
     name = "redial.md" if config == "full" else f"redial-{config}.md"
     result["report"] = str(write_redial_report(result, reports / name))
     return result
