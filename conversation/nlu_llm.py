@@ -121,9 +121,10 @@ def needs_llm(matched: Understanding, text: str | None = None) -> bool:
     The matcher is precise (P 0.96 on the labelled set); the embedded model is not (P 0.40, and it calls
     wanted values "disliked"), so adding its picks to a message the matcher read costs more precision
     than it brings recall (combined F1 0.564 vs matcher 0.921 when it did); asked about "hi there" or
-    emoji it names attributes nobody mentioned.
+    emoji it names attributes nobody mentioned. A message read as feedback on the last turn ("none of
+    those, something else", "doesn't matter") has been understood already.
     """
-    if matched.accepted or matched.rejected:
+    if matched.accepted or matched.rejected or matched.reject_shown or matched.skip_asked:
         return False
     return text is None or not is_small_talk(text)
 

@@ -13,7 +13,8 @@ _REQUEST_WORDS = frozenset(
     "movie movies film films flick flicks something anything recommend recommendation recommendations suggest "
     "suggestion suggestions show watch watching see looking look want wanna need please thanks thank hi hello "
     "hey tonight today evening night weekend similar like likes liked love loved enjoy enjoyed else good great "
-    "nice maybe kind sort type one ones pick picks give tell know think would could also lot really".split()
+    "nice maybe kind sort type one ones pick picks give tell know think would could also lot really seen watched "
+    "different others".split()
 )
 _WORD = re.compile(r"[^\W\d_][\w'-]*", re.UNICODE)
 _CLAUSE = re.compile(r"[.;!?,]|\bbut\b|\bhowever\b|\bthough\b", re.IGNORECASE)

@@ -101,3 +101,17 @@ def test_a_person_matches_every_role_they_have():
 def test_chat_words_and_typos_are_not_searched(service):
     keywords = service.tools.searcher.keywords
     assert keywords.informative("im horroe ok paris") == ["paris"]
+
+
+def test_feedback_on_the_last_turn_is_not_sent_to_the_llm_reader(tmp_path):
+    from agent.llm import ScriptedChatModel
+
+    settings = Settings(data_dir=tmp_path / "data", phrase_with_llm=False, _env_file=None)
+    model = ScriptedChatModel()  # any LLM call would fail the test: nothing is queued
+    service = build_service(settings, catalog=tiny_movies(), model=model, embedder=HashingEmbedder())
+    session = service.start()
+    first = service.respond(session, "I'd like something funny")
+    assert first.trace.llm_calls == []
+    for text in ("none of those, something else", "seen them all, more please"):
+        result = service.respond(session, text)
+        assert result.trace.llm_calls == [] and not result.trace.degraded
