@@ -30,6 +30,8 @@ WISHES = ("a heist with a clever twist", "something cosy for a rainy Sunday afte
 OTHER_LANGUAGES = ("Ich suche einen lustigen Film f\u00fcr heute Abend", "Quiero ver una pel\u00edcula de terror",
                    "Je voudrais un film d'animation pour les enfants")
 PEOPLE_TYPES = ("director", "actor", "star", "cast")
+# For a catalog without people fields (the demo catalog names people only in its tags).
+PEOPLE_REQUESTS = ("a comedy with Tom Hanks", "something directed by Christopher Nolan")
 ANSWERS = ("yes please", "no, not that", "doesn't matter to me", "yes")
 REACTIONS = ("none of those, something else", "seen them all, more please")
 
@@ -78,7 +80,8 @@ def openings(catalog, n: int) -> list[str]:
         lambda k: f"I loved {titles[(k + 1) % len(titles)]} and {titles[(k + 2) % len(titles)]}, what else?"
         if len(titles) > 2 else shapes[3](k),
         lambda k: OTHER_LANGUAGES[k % len(OTHER_LANGUAGES)],
-        lambda k: f"a {genres[k % len(genres)].lower()} with {people[k % len(people)]}" if people else shapes[2](k),
+        lambda k: f"a {genres[k % len(genres)].lower()} with {people[k % len(people)]}" if people
+        else PEOPLE_REQUESTS[k % len(PEOPLE_REQUESTS)],
         shapes[2], shapes[3],
     )
     return [shapes[k % len(shapes)](k) for k in range(n)]
