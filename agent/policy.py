@@ -131,6 +131,11 @@ class CPRPolicy:
     def _ordered(self, rows: np.ndarray, scores: np.ndarray) -> np.ndarray:
         return rows[np.lexsort((rows, -scores[rows]))]
 
+    def ranked_candidates(self, state: ConvState, k: int) -> list[str]:
+        """The first k candidates for this state, best first (what a recommendation would draw from)."""
+        rows = self.candidate_rows(state)
+        return self.graph.ids_of(self._ordered(rows, self.scorer.scores(state))[:k])
+
     def rank(self, ids: list[str], state: ConvState | None = None) -> list[tuple[str, float]]:
         scores = self.scorer.scores(state or ConvState(session_id="-"))
         rows = self._ordered(self.graph.rows(ids), scores)

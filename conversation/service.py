@@ -141,10 +141,7 @@ class ConversationService:
     def rank(self, session_id: str, *, k: int) -> list[str]:
         """The service's own ranking for the session as it stands: the first k candidates, best first
         (never an item the person named, rejected or was shown)."""
-        state = self.state(session_id)
-        rows = self.policy.candidate_rows(state)
-        scores = self.policy.scorer.scores(state)
-        return self.policy.graph.ids_of(self.policy._ordered(rows, scores)[:k])
+        return self.policy.ranked_candidates(self.state(session_id), k)
 
     def _turn(self, session_id: str, text: str, read, on_token: TokenCallback | None) -> TurnResult:
         with self.store.lock(session_id):  # per process, or across workers for a shared store
