@@ -11,6 +11,8 @@ from conversation.state import Action, ConvState, LLMCallTrace
 
 MAX_CHARS = 320
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+_THE_USERS = re.compile(r"\bthe user(?:'s|\u2019s|s')", re.IGNORECASE)
+_THE_USER = re.compile(r"\b(?:the )?users?\b", re.IGNORECASE)
 
 
 def template_text(action: Action, state: ConvState) -> str:
@@ -73,9 +75,12 @@ def phrase(
 
 def _checked(text: str, action: Action) -> str:
     """The cleaned sentence, or ValueError saying why the template must answer instead."""
-    text = clean_llm_text(text)
+    text = _THE_USERS.sub(lambda m: "Your" if m.group(0)[0].isupper() else "your", clean_llm_text(text))
     if not text:
         raise ValueError("empty LLM text")
+    if _THE_USER.search(text):
+        # The lead speaks to the person: "the user's" reads as "your" above; any other "the user" is refused.
+        raise ValueError("speaks of the user, not to them")
     if action.kind == "ask" and "?" not in text:
         # A small model sometimes answers its own question ("Yes, they want 1990s."): the user must see one.
         raise ValueError("not a question")

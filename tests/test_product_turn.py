@@ -115,3 +115,13 @@ def test_feedback_on_the_last_turn_is_not_sent_to_the_llm_reader(tmp_path):
     for text in ("none of those, something else", "seen them all, more please"):
         result = service.respond(session, text)
         assert result.trace.llm_calls == [] and not result.trace.degraded
+
+
+def test_the_lead_speaks_to_the_person_not_about_them():
+    from agent.reply import _checked
+    from conversation.state import Action
+
+    action = Action(kind="recommend")
+    assert _checked("These fit the user's taste for comedy.", action) == "These fit your taste for comedy."
+    with pytest.raises(ValueError, match="speaks of the user"):
+        _checked("These are comedies, which the user dislikes.", action)
