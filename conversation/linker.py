@@ -10,7 +10,7 @@ from typing import Literal
 
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-from conversation.nlu import _NEGATION, _POSTFIX_NEGATION
+from conversation.sentiment import Sentiment, sentiment_of
 from conversation.state import Attr
 from retrieval.catalog import Catalog
 
@@ -39,12 +39,6 @@ _PAREN_TAIL = re.compile(r"\s*\(([^()]*)\)\s*$")
 _TRAILING_ARTICLE = re.compile(r",\s*(" + "|".join(re.escape(a) for a in ARTICLES) + r")$", flags=re.I)
 _SUBTITLE = re.compile(r"\s*(?::|\s[-–]\s)\s*")
 _CLAUSE_END = re.compile(r"[.;!?,]|\bbut\b|\bhowever\b")
-_DISLIKE = re.compile(r"\b(hated|disliked|didn'?t (like|enjoy|care for)|wasn'?t (a fan|good|great)|not a fan|"
-                      r"couldn'?t stand|boring|awful|terrible|overrated)\b")
-_LIKE = re.compile(r"\b(love|loved|loves|like|liked|enjoy|enjoyed|favou?rite|great|amazing|awesome|adore|adored)\b")
-_SEEN = re.compile(r"\b(seen|watched|saw)\b")
-_UNSEEN = re.compile(r"\b(never|not|haven'?t|hasn'?t|didn'?t)\s+(yet\s+)?(seen|watched|saw|see|watch)\b")
-Sentiment = Literal["liked", "disliked", "seen"]
 
 
 @dataclass(frozen=True)
@@ -371,36 +365,17 @@ def _with_sentiment(text: str, mentions: list[Mention]) -> list[Mention]:
         prev_end = max([clause_start] + [x.end for x in mentions[:n] if x.end <= m.start])
         after_end = min([clause_end] + [x.start for x in mentions[n + 1:] if x.start >= m.end])
         before, after = lowered[prev_end:m.start], lowered[m.end:after_end]
-        sentiment = _sentiment(before, after)
+        sentiment = sentiment_of(before, after)
         gap = lowered[mentions[n - 1].end:m.start] if n else "."
         if sentiment is None and re.fullmatch(r"[\s,]*(and|or|&|nor)?[\s,]*", gap):
             sentiment = out[-1].sentiment  # "I hated Titanic, Avatar and Alien": the list shares one verb
-        sentiment = sentiment or _sentiment(lowered[clause_start:m.start], "") or "liked"
+        sentiment = sentiment or sentiment_of(lowered[clause_start:m.start], "") or "liked"
         out.append(replace(m, sentiment=sentiment))
     return out
 
 
-def _sentiment(before: str, after: str) -> Sentiment | None:
-    """Disliked over liked over seen; 'never seen X' says nothing about taste."""
-    if _UNSEEN.search(before):
-        return None
-    if _DISLIKE.search(before) or _NEGATION.search(before) or _POSTFIX_NEGATION.search(after) or _DISLIKE.search(after):
-        return "disliked"
-    if _LIKE.search(before) or _LIKE.search(after):
-        return "liked"
-    if _SEEN.search(before) or _SEEN.search(after):
-        return "seen"
-    return None
-
-
 # Everyday words that people capitalise in chat and that some actor carries as a surname.
 _EVERYDAY = frozenset("good great best nice cool fine love lovely sweet young king queen little".split())
-
-
-def _sentence_start(text: str, at: int) -> bool:
-    """True if the word at `at` opens the text or a sentence (its capital says nothing then)."""
-    before = text[:at].rstrip()
-    return not before or before[-1] in ".!?\n"
 
 
 def mask_mentions(text: str, mentions: Sequence[Mention]) -> str:
