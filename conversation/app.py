@@ -46,16 +46,19 @@ def build_service(
     store: SessionStore | None = None,
     embedder: Embedder | None = None,
     progress: bool = False,
+    config: ServiceConfig | None = None,
 ) -> ConversationService:
     """The whole agent over the configured catalog and chat model (either may be injected): reader,
     linker, session scorer (ranker, item vectors, wish search), tools, CPR policy, planner, re-ranker.
 
-    Sessions stay in memory unless a store is given (the API passes `configured_store(settings)`).
+    Sessions stay in memory unless a store is given (the API passes `configured_store(settings)`); `config`
+    replaces the one made from the settings (an A/B variant's).
     """
     catalog = catalog if catalog is not None else load_configured_catalog(settings)
     model = model if model is not None else load_configured_model(settings)
     parts = build_parts(settings, catalog, model=model, embedder=embedder, progress=progress)
-    return ConversationService(catalog, model=model, config=service_config(settings, max_questions=max_questions),
+    config = config or service_config(settings, max_questions=max_questions)
+    return ConversationService(catalog, model=model, config=config,
                                store=store, scorer=parts.scorer, tools=parts.tools, linker=parts.linker,
                                reader=parts.reader, graph=parts.graph)
 

@@ -192,7 +192,7 @@ def _sim_runs(settings, component: str, variants, model, *, cases: Path, loaded:
               seed: int, workers: int, fresh: bool, judge: bool):
     import dataclasses
 
-    from conversation.app import service_config
+    from conversation.app import build_service, service_config
     from evals.ab import run_sim_ab, runs_file
     from evals.simulators.judge import LLMJudge
     from evals.simulators.llm import simulator_factory
@@ -214,7 +214,9 @@ def _sim_runs(settings, component: str, variants, model, *, cases: Path, loaded:
                               catalog_for=_catalogs(), simulator_factory=simulator_factory(model),
                               judge=LLMJudge(model) if judge else None, sessions=sessions, seed=seed,
                               concurrency=workers, folder=folder, tag=tag,
-                              on_progress=lambda label, n: bar.update(tasks[label], completed=n))
+                              on_progress=lambda label, n: bar.update(tasks[label], completed=n),
+                              make_service=lambda catalog, config, agent_model: build_service(
+                                  settings, catalog=catalog, model=agent_model, config=config))
     except (CatalogError, FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
     setting = (f"{sessions} sessions of the LLM simulated users in `{cases}` ({len(loaded)} cases), `{mode}` mode, "

@@ -261,21 +261,26 @@ def sim_rows(records: Sequence[dict]) -> list[dict]:
 def run_sim_ab(cases: Sequence, *, component: str, variants: Sequence[Variant], base: ServiceConfig, model,
                catalog_for: Callable, simulator_factory: Callable, judge=None, sessions: int, seed: int,
                concurrency: int, folder: Path, tag: str,
-               on_progress: Callable[[str, int], None] | None = None) -> list[VariantRun]:
+               on_progress: Callable[[str, int], None] | None = None,
+               make_service: Callable | None = None) -> list[VariantRun]:
     """Both variants against the same LLM simulated users: the same (case, seed) plan, one JSONL each.
 
     The plan is played in steps of `concurrency` sessions, A then B, so an interrupted A/B leaves paired
     sessions behind (run_sim resumes each step from the variant's file). `catalog_for(case)` gives the
     case's catalog; each variant gets one service per catalog, shared by the runner's threads. Records are
-    run_sim's (transcripts included), plus `key`, `agent_tokens` and `agent_latency_s`.
+    run_sim's (transcripts included), plus `key`, `agent_tokens` and `agent_latency_s`. `make_service(catalog,
+    config, model)` builds the agent (the CLI passes the product's `build_service`; default: the bare service).
     """
     from evals.sim_runner import read_records, run_sim, session_plan
+
+    make_service = make_service or (lambda catalog, config, model: ConversationService(catalog, model=model,
+                                                                                       config=config))
 
     planned = {(case.id, s) for case, s in session_plan(cases, sessions, seed)}
     paths = [runs_file(folder, name=tag, variant=v) for v in variants]
     resumed = [len(planned & set(read_records(path))) for path in paths]
     factories = [_shared_services(lambda case, config=variant_config(base, component, v.prompt_id):
-                                  ConversationService(catalog_for(case), model=model, config=config))
+                                  make_service(catalog_for(case), config, model))
                  for v in variants]
     step = max(1, concurrency)
     records: list[list[dict]] = [[] for _v in variants]
