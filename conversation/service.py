@@ -56,7 +56,7 @@ class ConversationService:
         self.config = config or ServiceConfig()
         self.store = store or InMemorySessionStore()
         self.policy = CPRPolicy(catalog, self.config.policy, scorer=scorer, graph=graph)
-        self.lexicon = Lexicon.from_catalog(catalog)
+        self.lexicon = getattr(reader, "lexicon", None) or Lexicon.from_catalog(catalog)  # built once at start
         self.linker = linker  # titles and people in free text (conversation.linker.EntityLinker)
         self.reader = reader  # matcher + translation + LLM reader (conversation.reader.MessageReader)
         self.tools = tools
