@@ -13,11 +13,11 @@ from agent.planner import LLMPlanner, PlannerConfig
 from agent.reply import phrase
 from agent.rerank import RerankConfig, rerank
 from conversation.nlu import Lexicon, Understanding, understand
-from conversation.state import Action, ChatTurn, ConvState, LLMCallTrace, Recommendation, Trace, TurnResult
-from conversation.wishes import wish_query
-from conversation.store import InMemorySessionStore, SessionStore, UnknownSession
-from retrieval.catalog import Catalog
 from conversation.linker import mask_mentions
+from conversation.state import Action, ChatTurn, ConvState, LLMCallTrace, Recommendation, Trace, TurnResult
+from conversation.store import InMemorySessionStore, SessionStore, UnknownSession
+from conversation.wishes import wish_query
+from retrieval.catalog import Catalog
 
 MAX_MESSAGE_CHARS = 2000
 MAX_STORED_CANDIDATES = 500
@@ -117,8 +117,6 @@ class ConversationService:
             out = TurnInput(reading.understanding, mentions, list(reading.llm_calls), list(reading.fallbacks))
         else:
             out = TurnInput(understand(rest, state, self.lexicon), mentions)
-        if mentions and not rest.strip(" ,.!?"):
-            out.understanding.wishes.clear()
         return out
 
     def observe(self, session_id: str, text: str, *, role: str = "user") -> None:
