@@ -56,10 +56,11 @@ class Scorer(Protocol):
 
 
 class PopularityScorer:
-    """log(1 + interactions) times smoothed mean rating, scaled to [0, 1]; the cold-start scorer."""
+    """log(1 + interactions) times smoothed mean rating, scaled to [0, 1]; the cold-start scorer. With
+    `recent_years`, log(1 + interactions of the log's last years) instead (`recent_popularity`)."""
 
-    def __init__(self, catalog: Catalog, graph: ItemAttributeGraph) -> None:
-        raw = _popularity_scores(catalog)
+    def __init__(self, catalog: Catalog, graph: ItemAttributeGraph, *, recent_years: float | None = None) -> None:
+        raw = _popularity_scores(catalog) if recent_years is None else recent_popularity(catalog, years=recent_years)
         values = np.asarray([raw.get(i, 0.0) for i in graph.ids], dtype=np.float64)
         top = float(values.max(initial=0.0))
         self._scores = values / top if top > 0 else values
@@ -230,6 +231,17 @@ def _anchor_reason(catalog: Catalog, item, state: ConvState) -> tuple[str, list[
         if len(common) > len(shared):
             best, shared = liked, common
     return (f"like {best.title}: {', '.join(shared[:3])}", shared) if best is not None else ("", [])
+
+
+def recent_popularity(catalog: Catalog, *, years: float) -> dict[str, float]:
+    """log(1 + interactions in the last `years` of the catalog's log): what people watch now, not what
+    they watched when the log began; all interactions when none has a timestamp."""
+    source = catalog.splits.get("train", catalog.interactions)
+    stamps = [row.timestamp for row in source if row.timestamp is not None]
+    since = max(stamps) - years * 365.25 * 86400 if stamps else None
+    counts = Counter(row.item for row in source
+                     if since is None or (row.timestamp is not None and row.timestamp >= since))
+    return {item_id: math.log1p(counts.get(item_id, 0)) for item_id in catalog.items}
 
 
 def _popularity_scores(catalog: Catalog) -> dict[str, float]:

@@ -2,12 +2,15 @@
 
 - Items the person liked in this session are their history: EASE item-item scores over the catalog's
   interactions (MovieLens ratings for the demo catalog), plus closeness of the item embeddings to the
-  liked items (the only collaborative-free signal a catalog without interactions has).
+  liked items (the only collaborative-free signal a catalog without interactions has). Items the person
+  has seen, and items the other side of an observed dialog named, join the EASE history at a lower
+  weight: they say what the conversation is about, not what the person loved.
 - Free-text wishes ("a heist with a twist") add hybrid-search relevance over the item documents, and
   their hits may enter the candidates (`hit_rows`), not only re-order CPR's path.
 - Accepted attributes add a bonus per attribute matched, so items on the path stay ahead of wish hits
   that are off it.
-- Popularity is the prior and the tie-break; alone when nothing is known yet.
+- Popularity is the prior and the tie-break; alone when nothing is known yet. It counts the interactions
+  of the log's last years (what people watch now), not all of them.
 """
 
 from __future__ import annotations
@@ -39,7 +42,10 @@ class ScoringConfig:
     wish_hits: int = 50  # search hits per wish query (they may enter the candidates)
     wish_rank_scale: float = 5.0  # the hit at this rank gets half the relevance of the first
     accept_weight: float = 0.5  # per accepted attribute the item carries (share of them)
-    popularity_weight: float = 0.15  # the prior
+    popularity_weight: float = 0.3  # the prior
+    popularity_recent_years: float | None = 3.0  # count only the log's last years (None: all of it)
+    seen_weight: float = 0.5  # weight in the EASE history of an item the person has seen
+    mentioned_weight: float = 0.5  # ... of an item the other side of an observed dialog named
     wishes_read: int = 3  # the latest wishes form the query
 
 
@@ -62,7 +68,8 @@ class SessionScorer:
                  config: ScoringConfig | None = None, cache_size: int = 256) -> None:
         self.graph = graph
         self.config = config or ScoringConfig()
-        self.popularity = PopularityScorer(catalog, graph).scores(ConvState(session_id="-"))
+        self.popularity = PopularityScorer(catalog, graph, recent_years=self.config.popularity_recent_years).scores(
+            ConvState(session_id="-"))
         self.ranker = ranker if self.config.collaborative else None
         self._ranker_rows = (np.asarray([ranker.row_of.get(i, -1) for i in graph.ids], dtype=np.int64)
                              if self.ranker is not None else None)
@@ -91,8 +98,8 @@ class SessionScorer:
         return self._computed(state)[1]
 
     def _computed(self, state: ConvState) -> tuple[np.ndarray, np.ndarray, list[ToolCallTrace]]:
-        key = (state.user_id, tuple(state.liked_items), tuple(state.wishes[-self.config.wishes_read:]),
-               tuple(state.accepted))
+        key = (state.user_id, tuple(state.liked_items), tuple(state.seen_items), tuple(state.mentioned_items),
+               tuple(state.wishes[-self.config.wishes_read:]), tuple(state.accepted))
         cached = self._cache.get(key)
         if cached is not None:
             self._cache.move_to_end(key)
@@ -105,8 +112,10 @@ class SessionScorer:
         collaborative = self._collaborative(state, liked)
         if collaborative is not None:
             total = total + config.collaborative_weight * collaborative
-            calls.append(ToolCallTrace(name="rank_candidates", arguments={"history_ids": state.liked_items[:20]},
-                                       observation=f"EASE item-item scores for a history of {len(liked)} liked items",
+            history = self._history(state)
+            calls.append(ToolCallTrace(name="rank_candidates", arguments={"history_ids": list(history)[:20]},
+                                       observation=f"EASE item-item scores for a history of {len(history)} items "
+                                                   f"({len(liked)} liked)",
                                        latency_s=time.perf_counter() - mark))
         if len(liked) and self._matrix is not None:
             total = total + config.content_weight * self._content(liked)
@@ -134,18 +143,32 @@ class SessionScorer:
         return result
 
     def _collaborative(self, state: ConvState, liked: np.ndarray) -> np.ndarray | None:
-        """EASE scores with the known user's history and the session's liked items, scaled to [0, 1]."""
+        """EASE scores with the known user's history and the session's weighted items, scaled to [0, 1]."""
         if self.ranker is None or self._ranker_rows is None:
             return None
-        history = self.ranker.history_rows(user_id=state.user_id, history_ids=state.liked_items)
-        if not len(history):
+        history = self._history(state)
+        rows = self.ranker.history_rows(user_id=state.user_id, history_ids=history)
+        if not len(rows):
             return None
-        personal = self.ranker.personal_scores(history)
+        weight_of = {self.ranker.row_of[i]: w for i, w in history.items() if i in self.ranker.row_of}
+        personal = self.ranker.personal_scores(rows, weights=np.asarray([weight_of.get(int(r), 1.0) for r in rows]))
         top = float(personal.max(initial=0.0))
         if top <= 0:
             return None
         mapped = np.where(self._ranker_rows >= 0, personal[np.maximum(self._ranker_rows, 0)], 0.0)
         return np.maximum(mapped, 0.0) / top
+
+    def _history(self, state: ConvState) -> dict[str, float]:
+        """The session's items for the EASE history with their weights; liked outweighs seen or mentioned."""
+        out: dict[str, float] = {}
+        for items, weight in ((state.mentioned_items, self.config.mentioned_weight),
+                              (state.seen_items, self.config.seen_weight), (state.liked_items, 1.0)):
+            for item_id in items:
+                if weight > 0:
+                    out[item_id] = weight
+        for item_id in state.disliked_items:
+            out.pop(item_id, None)
+        return out
 
     def _content(self, liked: np.ndarray) -> np.ndarray:
         """Cosine of each item to the mean of the liked items' vectors, negatives cut to 0."""

@@ -122,7 +122,8 @@ class ConversationService:
     def observe(self, session_id: str, text: str, *, role: str = "user") -> None:
         """Read one utterance of an existing dialog into the session without answering it (ReDial
         contexts): the person's words update the state as in a turn; the other side's named items count
-        as shown."""
+        as shown (never recommended back) and as mentioned (the context the ranker reads, see
+        agent/session_scorer.py)."""
         with self.store.lock(session_id):
             state = self.state(session_id)
             text = (text or "")[:MAX_MESSAGE_CHARS]
@@ -134,6 +135,7 @@ class ConversationService:
             elif self.linker is not None:
                 named = [m.item_id for m in self.linker.link(text) if m.kind == "item" and m.item_id]
                 state.shown_items.extend(i for i in named if i not in state.shown_items)
+                state.mentioned_items.extend(i for i in named if i not in state.mentioned_items)
             self.store.put(state)
 
     def rank(self, session_id: str, *, k: int) -> list[str]:

@@ -38,6 +38,7 @@ class ConvState(BaseModel):
     disliked_items: list[str] = Field(default_factory=list)  # named as disliked
     seen_items: list[str] = Field(default_factory=list)  # named as seen; never recommended back
     shown_items: list[str] = Field(default_factory=list)
+    mentioned_items: list[str] = Field(default_factory=list)  # named by the other side of an observed dialog
     last_shown: list[str] = Field(default_factory=list)
     wishes: list[str] = Field(default_factory=list)
     candidate_ids: list[str] = Field(default_factory=list)

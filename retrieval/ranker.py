@@ -108,11 +108,13 @@ class Ranker:
         rows |= {self.row_of[i] for i in history_ids if i in self.row_of}
         return np.asarray(sorted(rows), dtype=np.int64)
 
-    def personal_scores(self, history: np.ndarray) -> np.ndarray:
-        """EASE scores of every item for a history (rows); zeros for an empty history."""
+    def personal_scores(self, history: np.ndarray, *, weights: np.ndarray | None = None) -> np.ndarray:
+        """EASE scores of every item for a history (rows, optionally weighted); zeros for an empty history."""
         if len(history) == 0:
             return np.zeros(len(self.item_ids), dtype=np.float32)
-        return np.asarray(self.weights[history].sum(axis=0), dtype=np.float32).ravel()
+        if weights is None:
+            return np.asarray(self.weights[history].sum(axis=0), dtype=np.float32).ravel()
+        return np.asarray(self.weights[history].T @ np.asarray(weights, dtype=np.float32), dtype=np.float32).ravel()
 
     def base_scores(self, history: np.ndarray) -> tuple[np.ndarray, str]:
         """Personal scores scaled to [0, 1] with popularity as a tie-break, or popularity alone."""
