@@ -42,7 +42,7 @@ class ScoringConfig:
     wish_hits: int = 50  # search hits per wish query (they may enter the candidates)
     wish_rank_scale: float = 5.0  # the hit at this rank gets half the relevance of the first
     accept_weight: float = 0.5  # per accepted attribute the item carries (share of them)
-    popularity_weight: float = 0.3  # the prior
+    popularity_weight: float = 0.15  # the prior (half the weight of a wish: a precise wish finds a rare item)
     popularity_recent_years: float | None = 3.0  # count only the log's last years (None: all of it)
     seen_weight: float = 0.5  # weight in the EASE history of an item the person has seen
     mentioned_weight: float = 0.5  # ... of an item the other side of an observed dialog named

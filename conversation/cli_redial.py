@@ -22,6 +22,8 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "no-collaborative": {"collaborative": False},
     "no-content": {"content_similarity": False},
     "no-search": {"search_wishes": False},
+    "no-context-history": {"context_history": False},
+    "all-time-popularity": {"recent_popularity": False},
     "llm-reader": {"read_with_llm": True},
 }
 err = Console(stderr=True)

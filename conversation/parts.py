@@ -79,8 +79,7 @@ def build_parts(settings: Settings, catalog: Catalog, *, model: ChatModel | None
         ranker=indexes.ranker if indexes is not None and settings.collaborative else None,
         vectors=indexes.vectors if indexes is not None and settings.content_similarity else None,
         search=_wish_search(indexes) if indexes is not None and settings.search_wishes else None,
-        config=ScoringConfig(collaborative=settings.collaborative,
-                             content_weight=ScoringConfig.content_weight if settings.content_similarity else 0.0),
+        config=_scoring_config(settings),
     )
     linker = None
     if settings.link_entities:
@@ -126,3 +125,14 @@ def _wish_search(indexes: Indexes):
         return [(hit.id, hit.score) for hit in indexes.searcher.search(" ".join(words), k=k, mode="hybrid")]
 
     return search
+
+
+def _scoring_config(settings: Settings) -> ScoringConfig:
+    """The scorer's weights with the parts the settings turn off set to nothing."""
+    default = ScoringConfig()
+    return ScoringConfig(
+        collaborative=settings.collaborative,
+        content_weight=default.content_weight if settings.content_similarity else 0.0,
+        seen_weight=default.seen_weight if settings.context_history else 0.0,
+        mentioned_weight=default.mentioned_weight if settings.context_history else 0.0,
+        popularity_recent_years=default.popularity_recent_years if settings.recent_popularity else None)

@@ -67,6 +67,11 @@ class Settings(BaseSettings):
         True, description="Rank items close in meaning (item embeddings) to the liked ones higher.")
     search_wishes: bool = Field(
         True, description="Send free-text wishes to hybrid search (keyword + vector); its hits can be recommended.")
+    context_history: bool = Field(
+        True, description="Let items the person has seen, and items the other side of an observed dialog named, "
+                          "join the ranker's history at half weight.")
+    recent_popularity: bool = Field(
+        True, description="Use the popularity of the interaction log's last 3 years as the prior (else all of it).")
     read_with_llm: bool = Field(
         True, description="Let the LLM read what the matcher cannot: other languages (translated) and free text.")
 
