@@ -72,20 +72,28 @@ class ItemAttributeGraph:
     def rows(self, ids: Iterable[str]) -> np.ndarray:
         return np.asarray([self.row_of[i] for i in ids if i in self.row_of], dtype=np.int64)
 
-    def candidate_mask(self, state: ConvState, *, exclude_shown: bool = True) -> np.ndarray:
+    def candidate_mask(self, state: ConvState, *, exclude_shown: bool = True, prune_rejected: bool = True) -> np.ndarray:
         """Items adjacent to the most accepted attributes (all of them when any item has all), none of the
-        rejected ones, and not rejected (or already shown) items."""
+        rejected ones (unless `prune_rejected` is off: then a "no" only lowers scores, see
+        `CPRPolicy.scores`), and not rejected (or already shown) items."""
         keep = np.ones(len(self.ids), dtype=bool)
         if state.accepted:
             hits = np.zeros(len(self.ids), dtype=np.int32)
             for attr in state.accepted:
                 hits[self.items_with(attr)] += 1
             keep &= hits == hits.max()
-        for attr in state.rejected:
+        for attr in state.rejected if prune_rejected else ():
             keep[self.items_with(attr)] = False
         gone = [*state.rejected_items, *state.named_items, *(state.shown_items if exclude_shown else ())]
         keep[self.rows(gone)] = False
         return keep
+
+    def rejected_counts(self, state: ConvState) -> np.ndarray:
+        """For every item, how many of the rejected attributes it carries."""
+        counts = np.zeros(len(self.ids), dtype=np.float64)
+        for attr in state.rejected:
+            counts[self.items_with(attr)] += 1.0
+        return counts
 
     def attribute_mass(self, rows: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """For every attribute, the total weight of the given candidate rows adjacent to it."""

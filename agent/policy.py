@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 
@@ -37,6 +37,10 @@ class PolicyConfig:
     legal_attributes: int = 5  # how many top attributes the planner may choose from
     turn_budget: int | None = None  # when the conversation has a known last turn, recommend on it
     anchor_recommends: bool = True  # a movie the person liked is a stronger signal than any one question
+    # What a "no" to an attribute does: "prune" removes every item that has it (CPR's path); "soft" keeps
+    # them and lowers their score by `reject_penalty` per rejected attribute (UNICORN's and SCPR's agents).
+    negative_answers: Literal["prune", "soft"] = "prune"
+    reject_penalty: float = 0.5
 
 
 @dataclass
@@ -115,16 +119,24 @@ class CPRPolicy:
         self._askable = np.asarray([a.type in allowed for a in self.graph.attrs], dtype=bool)
 
     def candidate_rows(self, state: ConvState) -> np.ndarray:
-        mask = self.graph.candidate_mask(state)
+        prune = self.config.negative_answers == "prune"
+        mask = self.graph.candidate_mask(state, prune_rejected=prune)
         hit_rows = getattr(self.scorer, "hit_rows", None)
         hits = hit_rows(state) if hit_rows is not None else ()
         if len(hits) and state.accepted:  # search hits enter even off the path, never past a "no"
-            allowed = self.graph.candidate_mask(state.model_copy(update={"accepted": []}))
+            allowed = self.graph.candidate_mask(state.model_copy(update={"accepted": []}), prune_rejected=prune)
             mask[hits[allowed[hits]]] = True
         seen_rows = getattr(self.scorer, "seen_rows", None)
         if self.exclude_history and seen_rows is not None:
             mask[seen_rows(state)] = False
         return np.flatnonzero(mask)
+
+    def scores(self, state: ConvState) -> np.ndarray:
+        """The scorer's item scores; with soft negative answers, lowered per rejected attribute an item has."""
+        scores = self.scorer.scores(state)
+        if self.config.negative_answers == "soft" and state.rejected:
+            scores = scores - self.config.reject_penalty * self.graph.rejected_counts(state)
+        return scores
 
     def candidates(self, state: ConvState) -> list[str]:
         return self.graph.ids_of(self.candidate_rows(state))
@@ -135,10 +147,10 @@ class CPRPolicy:
     def ranked_candidates(self, state: ConvState, k: int) -> list[str]:
         """The first k candidates for this state, best first (what a recommendation would draw from)."""
         rows = self.candidate_rows(state)
-        return self.graph.ids_of(self._ordered(rows, self.scorer.scores(state))[:k])
+        return self.graph.ids_of(self._ordered(rows, self.scores(state))[:k])
 
     def rank(self, ids: list[str], state: ConvState | None = None) -> list[tuple[str, float]]:
-        scores = self.scorer.scores(state or ConvState(session_id="-"))
+        scores = self.scores(state or ConvState(session_id="-"))
         rows = self._ordered(self.graph.rows(ids), scores)
         return [(self.graph.ids[r], float(scores[r])) for r in rows]
 
@@ -171,7 +183,7 @@ class CPRPolicy:
 
     def best_question(self, state: ConvState, ids: list[str]) -> Attr | None:
         rows = self.graph.rows(ids)
-        scores = self.scorer.scores(state)
+        scores = self.scores(state)
         legal = self.question_scores(state, rows, self.weights(rows, scores))
         return legal[0][0] if legal else None
 
@@ -181,7 +193,7 @@ class CPRPolicy:
             keep = np.ones(len(self.graph), dtype=bool)
             keep[self.graph.rows([*state.rejected_items, *state.shown_items, *state.named_items])] = False
             rows = np.flatnonzero(keep)
-        scores = self.scorer.scores(state)
+        scores = self.scores(state)
         ordered = self._ordered(rows, scores)
         ranked = [(self.graph.ids[r], float(scores[r])) for r in ordered[: self.config.list_size]]
         ids = self.graph.ids_of(ordered)

@@ -29,6 +29,16 @@ class Mode(str, Enum):
     llm = "llm"
 
 
+class NegativeAnswers(str, Enum):
+    prune = "prune"
+    soft = "soft"
+
+
+class Ranker(str, Enum):
+    ease = "ease"
+    popularity = "popularity"
+
+
 def _bar() -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                     TimeRemainingColumn(), console=err)
@@ -49,12 +59,18 @@ def eval_rule(
     cache: Annotated[Path | None, typer.Option(help="llm mode: LLM response cache (SQLite) that stores every call and replays "
                                                      "those it holds; `concierge ab --cache` with the same file then replays "
                                                      "the sessions of its arm with the same planner prompt.")] = None,
-    report: Annotated[Path | None, typer.Option(help="Markdown report (default reports/rule-DATASET-MODE.md).")] = None,
+    negative_answers: Annotated[NegativeAnswers, typer.Option(
+        help="What a 'no' to an attribute does: prune removes every item with it (CPR's path); soft keeps them "
+             "and lowers their score per rejected attribute (as UNICORN's and SCPR's agents do; the penalty is "
+             "tuned on valid with --tune).")] = NegativeAnswers.prune,
+    ranker: Annotated[Ranker, typer.Option(help="Item scores behind the policy: ease (trained on train) or "
+                                                "popularity (an ablation).")] = Ranker.ease,
+    report: Annotated[Path | None, typer.Option(help="Markdown report (default reports/rule-DATASET-MODE[-soft][-popularity].md).")] = None,
     json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
 ) -> None:
     """Multi-round success on LastFM / LastFM*: SR@5/10/15, AT, hDCG with 95% CIs (resumable)."""
     from conversation.settings import Settings
-    from evals.rule_eval import TUNED, finished_pairs, load_bench, run_sessions, session_pairs, tune as tune_setup, tuned_setup
+    from evals.rule_eval import finished_pairs, load_bench, run_sessions, session_pairs, tuned_path, tuned_setup
     from evals.rule_report import confidence_intervals, paired_deltas, write_rule_report
     from evals.rule_sim import rule_metrics
     from retrieval.catalog import CatalogError
@@ -63,17 +79,22 @@ def eval_rule(
     try:
         with err.status(f"loading {dataset.value}, its graph and the ranker"):
             bench = load_bench(dataset.value, root=data_root, data_dir=settings.data_dir)
+        if ranker is Ranker.popularity:
+            from agent.policy import PopularityScorer
+
+            bench.scorer = PopularityScorer(bench.catalog, bench.graph)
         pairs = session_pairs(bench.catalog, split, limit=limit, seed=seed)
     except (CatalogError, FileNotFoundError, ValueError) as exc:
         err.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(2) from None
     tuned_from = "defaults"
+    variant = negative_answers.value
     if tune:
-        setup = _tune(bench, dataset.value, tune_limit, seed, workers, TUNED)
+        setup = _tune(bench, dataset.value, tune_limit, seed, workers, variant)
     else:
-        setup = tuned_setup(dataset.value)
-    if (TUNED / f"rule-{dataset.value}.json").is_file():
-        tuned_from = f"evals/tuned/rule-{dataset.value}.json"
+        setup = tuned_setup(dataset.value, variant)
+    if tuned_path(dataset.value, variant).is_file():
+        tuned_from = f"evals/tuned/{tuned_path(dataset.value, variant).name}"
     model = None
     if mode is Mode.llm:
         from agent.backends import build_chat_model
@@ -101,7 +122,11 @@ def eval_rule(
     model_tag = "" if model is None else f"-{model.name}-{planner_prompt}"
     # Sessions are keyed by (user, target) and a seeded sample of N pairs is the first N of a larger one, so
     # every sample size shares one results file: --limit 200 resumes a stopped --limit 100 run and vice versa.
-    sample = f"{split}-{'sample' if limit else 'all'}-s{seed}-" + "-".join(f"{v}" for v in asdict(setup).values())
+    knobs = asdict(setup)
+    if setup.negative_answers == "prune":  # the names of runs kept from before the variant existed
+        knobs.pop("negative_answers"), knobs.pop("reject_penalty")
+    sample = f"{split}-{'sample' if limit else 'all'}-s{seed}-" + "-".join(f"{v}" for v in knobs.values()) + (
+        "" if ranker is Ranker.ease else "-popularity")
 
     def results_of(mode_tag: str) -> Path:  # a file name safe on every system (the model name holds a colon)
         return runs / re.sub(r"[^A-Za-z0-9_.-]+", "_", f"rule-{dataset.value}-{mode_tag}-{sample}.jsonl")
@@ -126,17 +151,21 @@ def eval_rule(
         beside = {**rule_metrics(graph_results), "ci95": confidence_intervals(graph_results, seed=seed),
                   "paired_delta": paired_deltas(results, graph_results, seed=seed)}
     command = f"concierge eval rule --dataset {dataset.value} --mode {mode.value}" + (
+        f" --negative-answers {variant}" if variant != "prune" else "") + (
+        f" --ranker {ranker.value}" if ranker is not Ranker.ease else "") + (
         f" --split {split}" if split != "test" else "") + (f" --limit {limit}" if limit else "") + (
         f" --seed {seed}" if seed else "") + (
         f" --planner-prompt {planner_prompt}" if mode is Mode.llm and planner_prompt != "planner.v3" else "")
     out = {"command": command, "date": started.isoformat(timespec="seconds"), "dataset": dataset.value,
            "mode": mode.value, "split": split, "limit": limit, "seed": seed, "workers": workers or "auto",
            "seconds": seconds, "resumed_sessions": resumed, **metrics, "ci95": confidence_intervals(results, seed=seed), "setup": asdict(setup),
-           "tuned_from": tuned_from,
+           "tuned_from": tuned_from, "negative_answers": variant, "ranker": ranker.value,
            "planner_prompt": planner_prompt if mode is Mode.llm else None,
            "cache": model.cache.stats() if model is not None and hasattr(model, "cache") else None,
            "graph_same_sample": beside}
-    path = write_rule_report(out, report or Path("reports") / f"rule-{dataset.value}-{mode.value}.md")
+    name = f"rule-{dataset.value}-{mode.value}" + ("" if variant == "prune" else f"-{variant}") + (
+        "" if ranker is Ranker.ease else f"-{ranker.value}")
+    path = write_rule_report(out, report or Path("reports") / f"{name}.md")
     if json:
         print(jsonlib.dumps({**out, "report": str(path)}))
         return
@@ -145,8 +174,8 @@ def eval_rule(
     err.print(f"report written to {path}")
 
 
-def _tune(bench, dataset: str, tune_limit: int, seed: int, workers: int, folder: Path):
-    from evals.rule_eval import session_pairs, tune
+def _tune(bench, dataset: str, tune_limit: int, seed: int, workers: int, variant: str):
+    from evals.rule_eval import session_pairs, tune, tuned_path
 
     pairs = session_pairs(bench.catalog, "valid", limit=tune_limit, seed=seed)
     with _bar() as bar:
@@ -156,10 +185,12 @@ def _tune(bench, dataset: str, tune_limit: int, seed: int, workers: int, folder:
             bar.advance(task)
             err.print(f"  {asdict(setup)} -> SR@15 {metrics['sr15']:.4f} hDCG {metrics['hdcg']:.4f}")
 
-        best, history = tune(bench, pairs, seed=seed, workers=workers, on_step=step)
-    folder.mkdir(parents=True, exist_ok=True)
+        best, history = tune(bench, pairs, seed=seed, workers=workers, on_step=step, negative_answers=variant)
+    path = tuned_path(dataset, variant)
+    path.parent.mkdir(parents=True, exist_ok=True)
     record = {"dataset": dataset, "split": "valid", "sessions": len(pairs), "seed": seed, "setup": asdict(best),
-              "tried": history, "command": f"concierge eval rule --dataset {dataset} --tune --tune-limit {tune_limit}"}
-    (folder / f"rule-{dataset}.json").write_text(jsonlib.dumps(record, indent=2), encoding="utf-8")
+              "tried": history, "command": f"concierge eval rule --dataset {dataset} --tune --tune-limit {tune_limit}"
+                                           + (f" --negative-answers {variant}" if variant != "prune" else "")}
+    path.write_text(jsonlib.dumps(record, indent=2), encoding="utf-8")
     err.print(f"chosen on valid: {asdict(best)}")
     return best

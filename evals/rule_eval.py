@@ -39,21 +39,29 @@ class RuleSetup:
     recommend_mass: float = 1.01
     recommend_below: int = LIST_SIZE
     max_questions: int = MAX_TURNS
+    negative_answers: str = "prune"  # "prune": a "no" removes the items with it; "soft": lowers their scores
+    reject_penalty: float = 0.5  # soft: score lost per rejected attribute an item has
 
     def policy(self) -> PolicyConfig:
         return PolicyConfig(max_questions=self.max_questions, recommend_below=self.recommend_below,
                             recommend_mass=self.recommend_mass, temperature=self.temperature, list_size=LIST_SIZE,
-                            ask_types=("tag",), min_support=1, turn_budget=MAX_TURNS)
+                            ask_types=("tag",), min_support=1, turn_budget=MAX_TURNS,
+                            negative_answers=self.negative_answers, reject_penalty=self.reject_penalty)
 
 
-def tuned_setup(dataset: str) -> RuleSetup:
-    """The setup chosen on `valid` for a dataset (evals/tuned/rule-<dataset>.json), else the defaults."""
-    path = TUNED / f"rule-{dataset}.json"
+def tuned_path(dataset: str, negative_answers: str = "prune") -> Path:
+    """Where the setup chosen on `valid` is kept: rule-<dataset>.json, or rule-<dataset>-soft.json."""
+    return TUNED / (f"rule-{dataset}.json" if negative_answers == "prune" else f"rule-{dataset}-{negative_answers}.json")
+
+
+def tuned_setup(dataset: str, negative_answers: str = "prune") -> RuleSetup:
+    """The setup chosen on `valid` for a dataset and negative-answer variant, else the defaults."""
+    path = tuned_path(dataset, negative_answers)
     if not path.is_file():
-        return RuleSetup()
+        return RuleSetup(negative_answers=negative_answers)
     raw = json.loads(path.read_text(encoding="utf-8"))["setup"]
     names = {f.name for f in fields(RuleSetup)}
-    return RuleSetup(**{k: v for k, v in raw.items() if k in names})
+    return RuleSetup(**{**{k: v for k, v in raw.items() if k in names}, "negative_answers": negative_answers})
 
 
 def dataset_folder(dataset: str, root: Path) -> Path:
@@ -173,15 +181,18 @@ def _keep(rows: list[dict], done: dict, sink, on_progress) -> None:
 
 
 def tune(bench: Bench, pairs: Sequence[tuple[str, str]], *, seed: int = 0, workers: int = 0, rounds: int = 1,
-         on_step: Callable[[RuleSetup, dict], None] | None = None) -> tuple[RuleSetup, list[dict]]:
+         on_step: Callable[[RuleSetup, dict], None] | None = None,
+         negative_answers: str = "prune") -> tuple[RuleSetup, list[dict]]:
     """Coordinate search over the policy knobs on validation sessions, maximising SR@15 + hDCG (success
     first, then how early and how high the target came)."""
-    grid = {
+    grid: dict[str, tuple] = {
         "recommend_mass": (0.3, 0.5, 0.7, 0.9, 1.01),
         "temperature": (0.02, 0.05, 0.1, 0.2, 0.5),
         "max_questions": (4, 6, 8, 10, MAX_TURNS),
     }
-    best, history = RuleSetup(), []
+    if negative_answers == "soft":
+        grid["reject_penalty"] = (0.1, 0.25, 0.5, 1.0, 2.0)
+    best, history = RuleSetup(negative_answers=negative_answers), []
     cache: dict[RuleSetup, dict] = {}
 
     def score(setup: RuleSetup) -> tuple[float, float]:
