@@ -31,7 +31,8 @@ class RerankConfig:
     llm_weight: float = 1.2  # RRF weight of the LLM's order: it may reorder the ranker's strong items ...
     ranker_weight: float = 1.0  # ... but an item the ranker puts near the bottom cannot reach the top
     rrf_k: float = 2.0
-    max_tokens: int = 160
+    max_tokens: int | None = None  # None: enough for `keep` entries (tokens_per_pick each), so the JSON is never cut
+    tokens_per_pick: int = 60
     timeout_s: float = 30.0
 
 
@@ -102,7 +103,7 @@ def rerank(
     variables = dict(wishes=state.wishes[-3:], accepted=[a.value for a in state.accepted],
                      rejected=[a.value for a in state.rejected], candidates=listed, n=min(config.keep, len(pool)))
     step = llm_step(model, prompt, purpose="rerank", variables=variables, output=Ranking,
-                    json_schema=rerank_schema(len(pool), config.keep), max_tokens=config.max_tokens,
+                    json_schema=rerank_schema(len(pool), config.keep), max_tokens=config.max_tokens or 20 + config.tokens_per_pick * config.keep,
                     timeout_s=config.timeout_s)
     if step.fallback is not None:
         default.fallback, default.trace = str(step.fallback), step.trace

@@ -25,6 +25,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "no-context-history": {"context_history": False},
     "all-time-popularity": {"recent_popularity": False},
     "llm-reader": {"read_with_llm": True},
+    "llm-rerank": {"rerank_with_llm": True},
 }
 err = Console(stderr=True)
 

@@ -140,8 +140,16 @@ class ConversationService:
 
     def rank(self, session_id: str, *, k: int) -> list[str]:
         """The service's own ranking for the session as it stands: the first k candidates, best first
-        (never an item the person named, rejected or was shown)."""
-        return self.policy.ranked_candidates(self.state(session_id), k)
+        (never an item the person named, rejected or was shown). With the LLM re-ranker on, its order of
+        the top candidates (fused with the ranker's, as in a turn) leads and the ranker's order follows."""
+        state = self.state(session_id)
+        ranked = self.policy.ranked_candidates(state, k)
+        if self.rerank_prompt is None or self.model is None or not ranked:
+            return ranked
+        pool = self.policy.rank(ranked[: RerankConfig.top_n], state)
+        out = rerank(pool, state, self.catalog, model=self.model, prompt=self.rerank_prompt,
+                     config=RerankConfig(keep=self.config.policy.list_size, timeout_s=self.config.llm_timeout_s))
+        return list(dict.fromkeys([*out.ids, *ranked]))[:k]
 
     def _turn(self, session_id: str, text: str, read, on_token: TokenCallback | None) -> TurnResult:
         with self.store.lock(session_id):  # per process, or across workers for a shared store
