@@ -80,6 +80,24 @@
     return node;
   }
 
+  /**
+   * A card's link: the template with {item_id} filled by the id escaped in full (encodeURIComponent leaves
+   * ! ' ( ) * as they are, and a quote can end an attribute or a string), and only an http(s) result is
+   * used. Anything else (javascript:, data:, a template that does not parse) gives no link.
+   */
+  function itemHref(template, itemId) {
+    var escaped = encodeURIComponent(String(itemId)).replace(/[!'()*]/g, function (c) {
+      return "%" + c.charCodeAt(0).toString(16).toUpperCase();
+    });
+    var url;
+    try {
+      url = new URL(String(template).split("{item_id}").join(escaped), window.location.href);
+    } catch (e) {
+      return null;
+    }
+    return url.protocol === "http:" || url.protocol === "https:" ? url.href : null;
+  }
+
   function defaultApiBase() {
     if (script && script.src) return script.src.replace(/\/widget\.js(\?.*)?$/, "");
     return window.location.origin;
@@ -321,8 +339,9 @@
       entry.items.forEach(function (item) {
         var reasons = String(item.reason || "").split(/;\s*/).filter(Boolean);
         var label = item.title + (reasons.length ? ": " + reasons.join(", ") : "");
-        var card = self.cfg.itemUrl
-          ? el("a", { class: "card", href: self.cfg.itemUrl.replace("{item_id}", encodeURIComponent(item.item_id)) })
+        var href = self.cfg.itemUrl ? itemHref(self.cfg.itemUrl, item.item_id) : null;
+        var card = href
+          ? el("a", { class: "card", href: href })
           : el("div", { class: "card", tabindex: "0", role: "article" });
         card.setAttribute("aria-label", label);
         card.setAttribute("data-item-id", item.item_id);
@@ -474,6 +493,7 @@
   var instance = null;
   window.ConciergeWidget = {
     version: "1",
+    itemHref: itemHref,
     init: function (options) {
       if (!instance) instance = new Widget(options || {});
       return instance;
