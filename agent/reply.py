@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from agent.llm import ChatModel, TokenCallback
 from agent.prompts import PromptTemplate
@@ -52,8 +53,11 @@ def phrase(
     timeout_s: float,
     max_tokens: int,
     on_token: TokenCallback | None = None,
+    check: Callable[[str], list] | None = None,
 ) -> tuple[str, LLMCallTrace | None, str | None]:
-    """Return (lead text, the LLM call's trace or None, fallback reason or None)."""
+    """Return (lead text, the LLM call's trace or None, fallback reason or None). `check` lists what is
+    wrong with a recommendation lead (agent/reply_check.py); a lead it faults is re-asked once with the
+    reason, then the template answers."""
     if model is None:
         return template_text(action, state), None, None
     variables = dict(
@@ -67,13 +71,13 @@ def phrase(
         user_text=user_text[:500],
     )
     step = llm_step(model, prompt, purpose="reply", variables=variables, output=None, max_tokens=max_tokens,
-                    timeout_s=timeout_s, on_token=on_token, validate=lambda text: _checked(text, action))
+                    timeout_s=timeout_s, on_token=on_token, validate=lambda text: _checked(text, action, check))
     if step.fallback is not None:
         return template_text(action, state), step.trace, str(step.fallback)
     return step.value, step.trace, None
 
 
-def _checked(text: str, action: Action) -> str:
+def _checked(text: str, action: Action, check: Callable[[str], list] | None = None) -> str:
     """The cleaned sentence, or ValueError saying why the template must answer instead."""
     text = _THE_USERS.sub(lambda m: "Your" if m.group(0)[0].isupper() else "your", clean_llm_text(text))
     if not text:
@@ -87,6 +91,10 @@ def _checked(text: str, action: Action) -> str:
     if action.kind == "ask" and action.attribute is not None and not mentions(text, action.attribute.value):
         # ... or asks about another attribute (one the user just declined, say): ask the chosen one.
         raise ValueError("asks about another attribute")
+    if action.kind == "recommend" and check is not None:
+        faults = check(text)
+        if faults:
+            raise ValueError("; ".join(str(f) for f in faults))
     return text
 
 

@@ -11,6 +11,7 @@ from agent.policy import CPRPolicy, PolicyConfig, Scorer, template_reason
 from agent.prompts import load_prompt
 from agent.planner import LLMPlanner, PlannerConfig
 from agent.reply import phrase
+from agent.reply_check import check_lead
 from agent.rerank import RerankConfig, rerank
 from conversation.nlu import Lexicon, Understanding, understand
 from conversation.linker import mask_mentions
@@ -21,6 +22,9 @@ from retrieval.catalog import Catalog
 
 MAX_MESSAGE_CHARS = 2000
 MAX_STORED_CANDIDATES = 500
+
+
+CHECKED_TYPES = ("genre", "decade", "mood")  # values a lead may cite only when the listed items have them
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,8 @@ class ConversationService:
         self.linker = linker  # titles and people in free text (conversation.linker.EntityLinker)
         self.reader = reader  # matcher + translation + LLM reader (conversation.reader.MessageReader)
         self.tools = tools
+        self._checked_values = sorted({v for item in catalog.items.values() for t in CHECKED_TYPES
+                                       for v in item.attributes.get(t, [])})
         self.reply_prompt = load_prompt(self.config.reply_prompt)
         self.rerank_prompt = load_prompt(self.config.rerank_prompt) if self.config.rerank_prompt else None
         if self.config.mode not in ("graph", "llm"):
@@ -190,6 +196,7 @@ class ConversationService:
                 timeout_s=self.config.llm_timeout_s,
                 max_tokens=self.config.llm_max_tokens,
                 on_token=sink,
+                check=self._lead_check(action, state),
             )
             if on_token is not None and (fallback is not None or not streamed):
                 on_token(("\n" if streamed else "") + lead)
@@ -206,6 +213,21 @@ class ConversationService:
             self.store.put(state)
             trace.latency_s = time.perf_counter() - started
             return TurnResult(session_id=session_id, turn=state.turn, action=action, text=reply_text, trace=trace)
+
+    def _lead_check(self, action: Action, state: ConvState):
+        """What a recommendation lead may say, from the listed items' real attributes (agent/reply_check.py)."""
+        if action.kind != "recommend" or not action.items:
+            return None
+        items = {r.item_id: self.catalog.items[r.item_id] for r in action.items if r.item_id in self.catalog.items}
+        values = {i: [v for vs in item.attributes.values() for v in vs] for i, item in items.items()}
+        years = {i: item.attributes["year"][0] for i, item in items.items() if item.attributes.get("year")}
+        linker = self.linker
+
+        def titles_in(text: str) -> list[str]:
+            return [m.item_id for m in linker.link(text) if m.kind == "item" and m.item_id] if linker else []
+
+        return lambda text: check_lead(text, action, state, item_values=values, vocabulary=self._checked_values,
+                                       years=years, titles_in=titles_in)
 
     def _action(self, decision, state: ConvState, trace: Trace) -> Action:
         if decision.kind == "ask":
