@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from conversation.linker import EntityLinker
 from retrieval.catalog import Catalog
@@ -49,7 +50,8 @@ def messages(path: Path, catalog_ids: dict[str, str], *, seed: int = 0) -> Itera
     with open(path, encoding="utf-8") as f:
         for line in f:
             dialog = json.loads(line)
-            titles = {k: " ".join(v.split()) for k, v in (dialog.get("movieMentions") or {}).items() if v}
+            # ReDial stores "?" in titles as "%3F" ("Dude, Where's My Car%3F"): a person types "?".
+            titles = {k: " ".join(unquote(v).split()) for k, v in (dialog.get("movieMentions") or {}).items() if v}
             talked_about = frozenset(catalog_ids[t] for t in titles.values() if t in catalog_ids)
             for message in dialog["messages"]:
                 written, parts, marked, at = message["text"], [], [], 0
@@ -105,9 +107,9 @@ def rates(c: Counter) -> dict[str, Any]:
     linked, true = c["linked"], c["true_mentions"]
     confirmed = c["correct"] + c["duplicate_entry"] + c["unmarked_talked_about"]
     in_mention = c["linked"] - c["unmarked_talked_about"] - c["unmarked_other"]  # links overlapping a marker
-    return {**{k: c[k] for k in ("messages", "true_mentions", "linked", "correct", "mentions_outside_catalog", "duplicate_entry",
-                                 "other_version",
-                                 "wrong_in_mention", "unmarked_talked_about", "unmarked_other")},
+    return {**{k: c[k] for k in ("messages", "true_mentions", "linked", "correct", "mentions_outside_catalog",
+                                 "duplicate_entry", "other_version", "wrong_in_mention", "unmarked_talked_about",
+                                 "unmarked_other")},
             "precision": c["correct"] / linked if linked else 0.0,
             "recall": c["correct"] / true if true else 0.0,
             "documented_precision": confirmed / linked if linked else 0.0,
