@@ -22,6 +22,7 @@ STOPWORDS = frozenset(
     "us our they them their this that these those who what where when why how up down out off over under all any "
     "some no not yes so as if but do does did than then too very just one two us here there now yeah ok okay hi "
     "hello thanks please sure well oh wow lol".split())
+FUNCTION_WORDS = STOPWORDS | ENGLISH_STOP_WORDS
 RICH_TEXT_TOKENS = 15  # descriptions this long on average tell ordinary words from names
 COMMON_DF = 3  # a word in at least this many other items' descriptions is an ordinary word
 ARTICLES = ("the", "a", "an", "les", "la", "le", "l'", "il", "el", "die", "das", "der", "los", "las", "un", "une")
@@ -30,6 +31,12 @@ CUES = frozenset("like liked likes love loved loves enjoyed enjoy seen saw watch
 CUE_PAIRS = frozenset({("similar", "to"), ("such", "as"), ("fan", "of"), ("lines", "of"), ("same", "as")})
 LIST_JOINERS = frozenset({"and", "or", "&", "nor", ","})
 MIN_FUZZY_TOKEN = 5
+MIN_RARE = 4  # a rare word this long is a title even in lower case and without a cue ...
+WELL_KNOWN = 0.5  # ... if its item is at least as popular as the median item with interactions
+# Which version of a title people mean: interactions weighted by age, halving every quarter of a year before the
+# newest one (chosen on even ReDial dialogs; 0.1 to 0.5 years gave the same choices there).
+HALF_LIFE_DAYS = 91
+AGE_WORDS = {"new": 1, "newer": 1, "latest": 1, "remake": 1, "original": -1, "older": -1}  # 1: the newest version
 KIND_SCORE = {0: 1.0, 1: 0.9, 2: 0.8}  # full title, title without its article, the part before a subtitle
 _WORD = re.compile(r"[^\W_]+")
 _TOKEN = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
@@ -59,6 +66,7 @@ class _Entry:
 
     items: dict[int, list[str]] = field(default_factory=dict)
     attr: Attr | None = None
+    credits: int = 0  # items the person (attr) is credited on
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,8 @@ class _Candidate:
     year: bool
     attribute_word: bool = False
     strict: bool = False  # every word is an ordinary word: capitals and a cue together, or a year or quotes
+    options: tuple[str, ...] = ()  # the other versions the title could mean, when no year chose one
+    known: bool = False  # a well-known item: a cue alone makes its everyday-word title a title ("I love hook")
 
 
 def normalise(text: str) -> str:
@@ -140,7 +150,12 @@ class EntityLinker:
 
     def __init__(self, entries: dict[str, _Entry], *, years: dict[str, int | None], popularity: dict[str, float],
                  surnames: dict[str, Attr], attribute_words: frozenset[str] = frozenset(),
-                 common: frozenset[str] | None = None) -> None:
+                 common: frozenset[str] | None = None, current: dict[str, float] | None = None,
+                 people: dict[str, frozenset[str]] | None = None) -> None:
+        self.current = current or {}  # recency-weighted popularity: which version people talk about now
+        self.people = people or {}  # item id -> normalised names of the people credited on it
+        rated = sorted(n for n in popularity.values() if n > 0)
+        self.well_known = rated[int(len(rated) * WELL_KNOWN)] if rated else float("inf")
         self.attribute_words = attribute_words
         self.common = common  # None: the catalog has too little text to tell ordinary words from names
         self.entries = entries
@@ -164,11 +179,22 @@ class EntityLinker:
     def from_catalog(cls, catalog: Catalog) -> EntityLinker:
         entries: dict[str, _Entry] = {}
         years: dict[str, int | None] = {}
+        titles = {}
+        people = {item.id: frozenset(normalise(v) for kind, vs in item.attributes.items() if kind in PERSON_TYPES
+                                     for v in vs) for item in catalog.items.values()}
         for item in catalog.items.values():
             year, aliases = title_aliases(item.title)
             if year is None and item.attributes.get("year"):
                 year = int(item.attributes["year"][0]) if item.attributes["year"][0].isdigit() else None
-            years[item.id] = year
+            years[item.id], titles[item.id] = year, aliases
+        popularity = dict(catalog.popularity)
+        current = _current(catalog.splits.get("train", catalog.interactions))
+        for duplicate, kept in _duplicates(catalog, titles, years, people, popularity).items():
+            popularity[kept] = popularity.get(kept, 0.0) + popularity.pop(duplicate, 0.0)
+            current[kept] = current.get(kept, 0.0) + current.pop(duplicate, 0.0)
+            del titles[duplicate]  # the catalog lists the film twice: only one entry is linked
+        for item_id, aliases in titles.items():
+            item = catalog.items[item_id]
             for alias, kind in aliases:
                 ids = entries.setdefault(alias, _Entry()).items.setdefault(kind, [])
                 if item.id not in ids:
@@ -183,6 +209,7 @@ class EntityLinker:
                     continue
                 entry = entries.setdefault(key, _Entry())
                 entry.attr = entry.attr or Attr(type=kind, value=value)
+                entry.credits += counts[value]
                 surname_count.setdefault(key.split()[-1], []).append(entry.attr)
         common = _ordinary_words(catalog)
         # A surname that is also an everyday word ("Good", "Great", "Stone") is not a name on its own.
@@ -191,19 +218,33 @@ class EntityLinker:
                     and s not in (common or ()) and s not in ENGLISH_STOP_WORDS and s not in _EVERYDAY}
         attribute_words = frozenset(normalise(v) for kind, counts in catalog.attribute_counts.items()
                                     if kind not in PERSON_TYPES for v in counts)
-        return cls(entries, years=years, popularity=dict(catalog.popularity), surnames=surnames,
-                   attribute_words=attribute_words, common=common)
+        return cls(entries, years=years, popularity=popularity, surnames=surnames,
+                   attribute_words=attribute_words, common=common, current=current, people=people)
 
     def link(self, text: str) -> list[Mention]:
         """Non-overlapping mentions in text order, each with the sentiment of its clause."""
         toks = tokens(text)
         words = [self._correct(w) for w, _s, _e in toks]
-        candidates = [c for c in self._candidates(text, toks, words) if c is not None]
+        candidates = [c for c in self._candidates(text, toks, words)
+                      if c is not None and not _in_a_word(text, toks, c)]
         chosen = _select([c for c in candidates if not c.risky or _evidence(text, toks, c)], [])
         listed = [c for c in candidates if c.risky and _follows_list(text, toks, c, chosen)]
         chosen = _select(listed, chosen)
+        named = {normalise(c.attr.value) for c in candidates if c.attr is not None}
+        chosen = [self._with_people(c, named) for c in chosen]
         mentions = [self._mention(text, toks, c) for c in sorted(chosen, key=lambda c: c.start)]
         return _with_sentiment(text, mentions)
+
+    def _well_known(self, entry: _Entry) -> bool:
+        """A title with as many interactions as the median item that has any."""
+        return any(self.popularity.get(i, 0.0) >= self.well_known for ids in entry.items.values() for i in ids)
+
+    def _with_people(self, c: _Candidate, named: set[str]) -> _Candidate:
+        """'Home Again with Reese Witherspoon': a person named in the message picks the version crediting them."""
+        credited = [i for i in c.options if self.people.get(i, frozenset()) & named]
+        if not credited or c.item_id in credited:
+            return c
+        return replace(c, item_id=max(credited, key=self._rank))
 
     def _correct(self, word: str) -> tuple[str, str]:
         """(the word, its one-edit correction to a title word, or the word itself)."""
@@ -235,39 +276,61 @@ class EntityLinker:
         entry = self.entries[key]
         content = [w for w in key.split() if w not in STOPWORDS]
         ordinary = self.common is not None and bool(content) and all(w in self.common for w in content)
-        risky = len(content) <= 1 or len(key.replace(" ", "")) <= 3
+        # One word is a title on its own only if it is a rare word ("Jumanji", "the Goonies"), never an everyday
+        # one ("Frozen", "the Road"); without text to tell them apart, every one-word title needs evidence.
+        # "the Shining": an article and an ordinary word, but not a phrase the descriptions use ("the road")
+        word = content[0] if len(content) == 1 and len(key.split()) == 2 and key.split()[0] in ARTICLES else None
+        rare = len(content) == 1 and self.common is not None and (word and key or content[0]) not in self.common \
+            and len(content[0]) >= MIN_RARE and not content[0].isdigit() and content[0] not in ENGLISH_STOP_WORDS \
+            and key not in self.attribute_words and content[0] not in self.attribute_words
+        risky = (len(content) <= 1 and not (rare and self._well_known(entry))) or len(key.replace(" ", "")) <= 3 \
+            or all(w in FUNCTION_WORDS for w in key.split())
         strict = ordinary and len(content) == 1  # "Loved", "Life": an ordinary word needs capitals and a cue
         if fuzzy and (len(content) < 2 or len(key.replace(" ", "")) < 8):  # one word one edit away: too many
             return None
         year = int(toks[j][0]) if j < len(toks) and _YEAR_TOKEN.match(toks[j][0]) else None
-        if not entry.items:
+        before = int(toks[i - 1][0]) if i > 0 and _YEAR_TOKEN.match(toks[i - 1][0]) else None  # "the 2017 It"
+        kind = min(entry.items, default=0)
+        if not entry.items or (entry.attr is not None and year is None and (kind == 2 or entry.credits >= 2)):
+            # A person's name beats the start of a title ("Kevin Hart: Laugh at My Pain") and a title that is
+            # the name of someone credited on several items, unless a year says it is the film.
             return _Candidate(i, j, key, 0, None, entry.attr, 0.8 if fuzzy else 1.0, False, False)
-        kind = min(entry.items)
-        picked = self._pick(entry.items[kind], year, partial=kind == 2)
+        age = AGE_WORDS.get(toks[i - 1][0]) if i > 0 else None
+        picked = self._pick(entry.items[kind], year or before, partial=kind == 2, age=age)
         if picked is None:
             return None
         item_id, score = picked
         score *= KIND_SCORE[kind] * (0.85 if fuzzy else 1.0)
         matched_year = year is not None and self.years.get(item_id) is not None and abs(self.years[item_id] - year) <= 1
+        options = tuple(entry.items[kind]) if year is None and before is None and age is None and kind != 2 else ()
         return _Candidate(i, j + (1 if matched_year else 0), key, kind, item_id, None, score, risky, matched_year,
-                          key in self.attribute_words, strict)
+                          key in self.attribute_words, strict, options, self._well_known(entry))
 
-    def _pick(self, ids: list[str], year: int | None, *, partial: bool) -> tuple[str, float] | None:
-        """The item a title means: the year given, else the most popular (a partial title only if dominant)."""
+    def _rank(self, item_id: str) -> tuple:
+        """How likely a person means this version: talked about lately, then overall, then a dated, newer entry."""
+        year = self.years.get(item_id)
+        return self.current.get(item_id, 0.0), self.popularity.get(item_id, 0.0), year is not None, year or 0
+
+    def _pick(self, ids: list[str], year: int | None, *, partial: bool, age: int | None = None
+              ) -> tuple[str, float] | None:
+        """The item a title means: the year given, else the likeliest version (a partial title only if dominant)."""
         if year is not None:
             for slack in (0, 1):
                 near = [i for i in ids if self.years.get(i) is not None and abs(self.years[i] - year) <= slack]
                 if near:
-                    return max(near, key=lambda i: self.popularity.get(i, 0.0)), 1.0
-        # Ties (often no ratings at all): an entry with a year over one without, then the newer one.
-        ranked = sorted(ids, key=lambda i: (-self.popularity.get(i, 0.0), self.years.get(i) is None,
-                                            -(self.years.get(i) or 0)))
-        if len(ranked) == 1:
-            return ranked[0], 1.0
-        top, second = (self.popularity.get(i, 0.0) for i in ranked[:2])
-        if partial and top < 2 * second + 1:
-            return None
-        return ranked[0], 1.0 if top > second else 0.9
+                    return max(near, key=self._rank), 1.0
+        if len(ids) == 1:
+            return ids[0], 1.0
+        dated = [i for i in ids if self.years.get(i) is not None]
+        if age is not None and len(dated) > 1 and not partial:  # "the new Ghostbusters", "the original It"
+            return max(dated, key=lambda i: (age * self.years[i], self._rank(i))), 1.0
+        if partial:
+            counts = sorted((self.popularity.get(i, 0.0) for i in ids), reverse=True)
+            if counts[0] < 2 * counts[1] + 1:
+                return None
+            return max(ids, key=lambda i: self.popularity.get(i, 0.0)), 1.0
+        first, second = sorted(ids, key=self._rank, reverse=True)[:2]
+        return first, 1.0 if self._rank(first)[:2] > self._rank(second)[:2] else 0.9
 
     def _mention(self, text: str, toks, c: _Candidate) -> Mention:
         start, end = toks[c.start][1], toks[c.end - 1][2]
@@ -277,9 +340,37 @@ class EntityLinker:
                        item_id=c.item_id, attr=c.attr, score=round(c.score, 3))
 
 
+def _current(interactions) -> dict[str, float]:
+    """Interactions weighted by their age before the newest one (halving every HALF_LIFE_DAYS); {} without times."""
+    times = [i.timestamp for i in interactions if i.timestamp is not None]
+    if not times:
+        return {}
+    newest, half_life = max(times), HALF_LIFE_DAYS * 86400.0
+    out: dict[str, float] = {}
+    for i in interactions:
+        if i.timestamp is not None:
+            out[i.item] = out.get(i.item, 0.0) + 0.5 ** ((newest - i.timestamp) / half_life)
+    return out
+
+
+def _duplicates(catalog: Catalog, titles, years, people, popularity) -> dict[str, str]:
+    """Entries that are one film listed twice (same title, same credited people): each -> the entry kept, the
+    one written with its year (the newer if both have one)."""
+    groups: dict[tuple, list[str]] = {}
+    for item_id, aliases in titles.items():
+        if aliases and people[item_id]:
+            groups.setdefault((aliases[0][0], people[item_id]), []).append(item_id)
+    out: dict[str, str] = {}
+    for ids in groups.values():
+        if len(ids) > 1:
+            kept = max(ids, key=lambda i: (years[i] is not None, years[i] or 0, popularity.get(i, 0.0)))
+            out.update({i: kept for i in ids if i != kept})
+    return out
+
+
 def _ordinary_words(catalog: Catalog) -> frozenset[str] | None:
     """Words of the items' descriptions (without each one's own title and attribute values, so names do not
-    count) used by several items; None if the descriptions are too thin to tell."""
+    count) used by several items, and article + word phrases ("the road"); None if the descriptions are too thin."""
     if not catalog.items or sum(len(i.text) for i in catalog.items.values()) < 5 * RICH_TEXT_TOKENS * len(catalog.items):
         return None  # a quick look first: too little text (in characters) to be worth counting words
     df: dict[str, int] = {}
@@ -287,8 +378,10 @@ def _ordinary_words(catalog: Catalog) -> frozenset[str] | None:
     for item in catalog.items.values():
         own = set(normalise(item.title).split()) | {w for vs in item.attributes.values() for v in vs
                                                      for w in normalise(v).split()}
-        words = set(normalise(item.text).split()) - own
+        text = normalise(item.text).split()
+        words = set(text) - own
         total += len(words)
+        words |= {f"{a} {w}" for a, w in zip(text, text[1:]) if a in ARTICLES and w not in own}  # "the road"
         for w in words:
             df[w] = df.get(w, 0) + 1
     if not catalog.items or total / len(catalog.items) < RICH_TEXT_TOKENS:
@@ -312,20 +405,34 @@ def _select(candidates: list[_Candidate], chosen: list[_Candidate]) -> list[_Can
     return out
 
 
+def _in_a_word(text: str, toks, c: _Candidate) -> bool:
+    """'K' in 'K-Pax': a match that starts or ends inside a hyphenated word is not a mention."""
+    start, end = toks[c.start][1], toks[c.end - 1][2]
+    return (start >= 2 and text[start - 1] in "-–" and text[start - 2].isalnum()) or \
+        (end + 1 < len(text) and text[end] in "-–" and text[end + 1].isalnum())
+
+
 def _evidence(text: str, toks, c: _Candidate) -> bool:
     """Context that makes a short or common-word title a title: a year, quotes, a cue word, capitals."""
     start, end = toks[c.start][1], toks[c.end - 1][2]
     quoted = start > 0 and text[start - 1] in "\"'“‘*" and end < len(text) and text[end] in "\"'”’*"
     span = toks[c.start:c.end - (1 if c.year else 0)]  # the title's words, without the year after it
     content = [t for t in span if t[0] not in STOPWORDS]
-    if not content:  # "It", "Up", "Her": never in lower case, and not merely at the start of a sentence
-        return all(text[s].isupper() for _w, s, _e in span) and (c.year or quoted or _capitalised(text, span))
+    before = [w for w, _s, _e in toks[max(0, c.start - 2): c.start]]
+    # a cue in the same sentence, right before the title ("enjoy! Take care" is no cue for "Take")
+    cued = bool(before) and (before[-1] in CUES or tuple(before[-2:]) in CUE_PAIRS) \
+        and not re.search(r"[.!?;]", text[toks[c.start - 1][2]:start])
+    if not content or all(t[0] in FUNCTION_WORDS for t in span):
+        # "It", "Yes", "Anything Else": never in lower case, and a capital is not enough (chat runs sentences
+        # together: "... Grown Ups It was good"): a year, quotes or a cue before it ("I loved It").
+        shouting = text.upper() == text
+        return not shouting and all(text[s].isupper() for _w, s, _e in span) and bool(c.year or quoted or cued)
     if c.year or quoted:
         return True
-    before = [w for w, _s, _e in toks[max(0, c.start - 2): c.start]]
-    cued = bool(before) and (before[-1] in CUES or tuple(before[-2:]) in CUE_PAIRS)
     # "like matrix", "like comedy": a cue alone does not make a title of a bare word or of an attribute's name
     if c.strict:  # a capitalised phrase ("Inside Out"), or a capital and a cue ("I loved Alien")
+        if cued and c.known and not c.attribute_word:
+            return True
         return _capitalised(text, span, content, anywhere=cued) and (cued or len(span) > 1)
     return (cued and c.kind != 1 and not c.attribute_word) or _capitalised(text, span, content)
 

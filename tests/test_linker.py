@@ -189,3 +189,117 @@ def test_a_surname_that_is_an_everyday_word_or_opens_a_sentence_is_not_a_person(
     assert linker.link("That was Good fun") == []
     assert [m.attr.value for m in linker.link("Anything by Nolan?")] == ["Christopher Nolan"]
     assert linker.link("Nolan is great") == []  # a capital at a sentence start says nothing
+
+
+DAY = 86400
+
+
+def _versions_catalog(*, timestamps: bool = True) -> Catalog:
+    """Two films share a title; the older has more ratings overall, the newer is the one rated lately."""
+    rows = [
+        ("old", "Moonfall Park (1995)", {"star": ["Ada Stone"]}),
+        ("new", "Moonfall Park (2017)", {"star": ["Bea Rowe"]}),
+        ("lan12", "Paper Lanterns (2012)", {"star": ["Cy Vale"]}),
+        ("lan17", "Paper Lanterns (2017)", {"star": ["Jane Roe"]}),
+        ("dated", "Zebra Quest (2011)", {"director": ["Dee Marsh"], "star": ["Eli Park"]}),
+        ("undated", "Zebra Quest", {"director": ["Dee Marsh"], "star": ["Eli Park"]}),
+        ("show", "Dana Frost: Live at the Hall (2011)", {"star": ["Dana Frost"]}),
+        ("f1", "Night Harbor (2014)", {"star": ["Dana Frost"]}),
+        ("f2", "Glass Orchard (2016)", {"star": ["Dana Frost"]}),
+        ("else", "Anything Else (2003)", {}),
+    ]
+    items = [Item(id=i, title=t, attributes=a) for i, t, a in rows]
+    end = 1_500_000_000
+    ratings = [("old", end - 3000 * DAY)] * 40 + [("new", end - k * DAY) for k in range(10)]
+    ratings += [("lan12", end - 2000 * DAY)] * 5 + [("undated", end)] * 3
+    interactions = [Interaction(user=f"u{n}", item=i, timestamp=t if timestamps else None)
+                    for n, (i, t) in enumerate(ratings)]
+    return Catalog(name="versions", items=items, interactions=interactions)
+
+
+def test_a_title_without_year_means_the_version_people_rate_lately():
+    assert _ids(EntityLinker.from_catalog(_versions_catalog()), "have you seen moonfall park") == ["new"]
+    # without times, the version with more interactions overall
+    undated = EntityLinker.from_catalog(_versions_catalog(timestamps=False))
+    assert _ids(undated, "have you seen moonfall park") == ["old"]
+
+
+def test_a_year_before_or_after_the_title_picks_the_version():
+    linker = EntityLinker.from_catalog(_versions_catalog())
+    assert _ids(linker, "the 1995 moonfall park was better") == ["old"]
+    assert _ids(linker, "moonfall park (1995)") == ["old"]
+
+
+def test_a_person_named_in_the_message_picks_the_version_crediting_them():
+    linker = EntityLinker.from_catalog(_versions_catalog())
+    assert _ids(linker, "I loved Paper Lanterns") == ["lan12"]
+    assert [m.item_id or m.attr.value for m in linker.link("paper lanterns with Jane Roe")] == ["lan17", "Jane Roe"]
+
+
+def test_a_film_listed_twice_links_to_its_dated_entry():
+    linker = EntityLinker.from_catalog(_versions_catalog())
+    assert _ids(linker, "I liked zebra quest") == ["dated"]
+    assert linker.popularity["dated"] == 3  # the duplicate's interactions count for the entry kept
+
+
+def test_a_person_beats_a_title_that_starts_with_their_name():
+    linker = EntityLinker.from_catalog(_versions_catalog())
+    assert [(m.kind, m.attr.value if m.attr else m.item_id) for m in linker.link("I love Dana Frost")] == [
+        ("attribute", "Dana Frost")]
+    assert _ids(linker, "Dana Frost: Live at the Hall") == ["show"]
+
+
+@pytest.mark.parametrize("text", ["Is there anything else I can help with?", "Anything Else? Thanks",
+                                  "I saw Heat last week It was great", "Yes It is"])
+def test_titles_of_function_words_need_a_cue_a_year_or_quotes(text):
+    catalog = _versions_catalog()
+    catalog = Catalog(name="f", items=[*catalog.items.values(), Item(id="it", title="It (2017)"),
+                                       Item(id="heat", title="Heat (1995)")])
+    linker = EntityLinker.from_catalog(catalog)
+    assert [i for i in _ids(linker, text) if i != "heat"] == []
+    assert _ids(linker, "I loved Anything Else") == ["else"]
+    assert _ids(linker, '"It" was scary') == ["it"]
+
+
+def _described_catalog() -> Catalog:
+    """Items with plots long enough to tell everyday words from names."""
+    plot = ("A young woman travels to a small town in winter where her family keeps a secret about the old house, "
+            "the lake and the frozen river that runs past the school, shining in the sun by the road.")
+    rows = [("zor", "Zorblax (2015)", 30), ("frz", "Frozen (2013)", 30), ("obs", "Quillmoth (1988)", 0),
+            ("road", "The Road (2009)", 30), ("shn", "The Shining (1980)", 30),
+            *[(f"p{n}", f"Plain Story Number {n} (2000)", n % 7) for n in range(12)]]
+    items = [Item(id=i, title=t, text=plot) for i, t, _n in rows]
+    interactions = [Interaction(user=f"u{k}", item=i) for i, _t, n in rows for k in range(n)]
+    return Catalog(name="described", items=items, interactions=interactions)
+
+
+def test_a_rare_word_title_of_a_well_known_item_links_without_a_cue():
+    linker = EntityLinker.from_catalog(_described_catalog())
+    assert _ids(linker, "zorblax last night was great fun") == ["zor"]
+    assert _ids(linker, "the lake was frozen") == []  # an everyday word of the catalog's plots ...
+    assert _ids(linker, "my kids loved frozen") == ["frz"]  # ... after a cue, when its item is well known
+    assert _ids(linker, "no quillmoth today") == []  # a rare word, but an item nobody interacted with
+    assert _ids(linker, "the shining is a classic") == ["shn"]  # an article and a word the plots never pair
+    assert _ids(linker, "we drove down the road") == []  # a phrase the plots use
+
+
+def test_no_title_inside_a_hyphenated_word_and_no_function_word_title_when_shouting():
+    catalog = Catalog(name="h", items=[Item(id="zone", title="Zone (2004)"), Item(id="it", title="It (2017)"),
+                                       Item(id="qz", title="Q-Zone (2001)")])
+    linker = EntityLinker.from_catalog(catalog)
+    assert _ids(linker, "We went to the Xeno-Zone show") == []
+    assert _ids(linker, "We loved Q-Zone") == ["qz"]
+    assert _ids(linker, "I WOULD LIKE TO WATCH IT") == []
+    assert _ids(linker, "I would like to watch It") == ["it"]
+
+
+def test_the_new_or_the_original_picks_the_version_by_year():
+    linker = EntityLinker.from_catalog(_versions_catalog(timestamps=False))
+    assert _ids(linker, "I liked the new moonfall park") == ["new"]
+    assert _ids(linker, "I liked the original Moonfall Park") == ["old"]
+
+
+def test_a_cue_counts_only_in_the_same_sentence():
+    linker = EntityLinker.from_catalog(Catalog(name="c", items=[Item(id="take", title="Take (2007)")]))
+    assert _ids(linker, "I hope you enjoy! Take care") == []
+    assert _ids(linker, "I hope you enjoy Take") == ["take"]

@@ -75,34 +75,61 @@ def write_redial_report(result: dict[str, Any], path: Path) -> Path:
     return path
 
 
-def _ratio(a: int, b: int) -> str:
-    return f"{a / b:.3f}" if b else "n/a"
+def _linking_row(name: str, r: dict[str, Any]) -> str:
+    return (f"| {name} | {r['messages']} | {r['true_mentions']} | {r['linked']} | {r['correct']} | "
+            f"{r['precision']:.3f} | {r['recall']:.3f} | {r['documented_precision']:.3f} | "
+            f"{r['documented_recall']:.3f} | {r['marked_precision']:.3f} |")
 
 
 def write_linking_report(result: dict[str, Any], path: Path) -> Path:
     r = result["linking"]
+    halves = r.get("halves", {})
     lines = [
         "# Entity linking on ReDial messages", "",
         f"- command: `{result['command']}`", f"- date: {result['date']}", f"- data: `{result['data']}`",
-        "- how: every `@id` in a message is put back as its title from movieMentions, without the year, "
-        f"lower-cased half of the time (seed {r['seed']}); the linker reads the message against the id2info "
-        "catalog; linked item ids are compared with the true ids (title + year -> id2info)", "",
-        "| messages | true mentions | linked | correct | precision | recall |", "|---|---|---|---|---|---|",
-        f"| {r['messages']} | {r['true_mentions']} | {r['linked']} | {r['correct']} | {r['precision']:.3f} | "
-        f"{r['recall']:.3f} |", "",
-        "Of the links counted wrong: "
-        f"{r['wrong_version']} name another version of a true title (same title, other year or a duplicate entry), "
-        f"{r['linked_unmarked_title']} are titles the person typed out without a marker. Without the latter, precision "
-        f"is {_ratio(r['correct'], r['linked'] - r['linked_unmarked_title'])}; counting the right title in another "
-        f"version as right too, {_ratio(r['correct'] + r['wrong_version'], r['linked'] - r['linked_unmarked_title'])}.",
-        "",
-        f"Targets: precision >= 0.95, recall >= 0.90. Mentions whose title is not in id2info: "
-        f"{r['mentions_outside_catalog']}. A title typed without its mention marker counts as a false positive "
-        "when linked (the file only marks `@id` mentions), and a remake named without its year resolves to the "
-        "most popular version (MovieLens ratings), which the dialog may not mean.", "",
-        "## Missed (first examples)", "", *[f"- {x['text']!r}: {x['missed']}" for x in r["missed_examples"]], "",
-        "## Linked but not marked (first examples)", "", *[f"- {x['text']!r}: {x['linked']}" for x in r["wrong_examples"]],
-        "",
+        "- how: every `@id` in a message is put back as its title from the dialog's movieMentions (`%3F` read as "
+        f"`?`), without the year, as written or lower-cased (half each, seed {r['seed']}); nothing else in the message "
+        "is changed "
+        "(titles the person typed without a marker stay as typed). The linker reads each message alone against "
+        "the 6,583-movie id2info catalog (with MovieLens ratings as its interactions).", "",
+        "## What is counted", "",
+        "- **strict**: per message, the set of linked item ids against the set of ids its markers name. Any other "
+        "link is a false positive, even a right title the person typed without a marker.",
+        "- **documented**: the same links, and two kinds of link count as right: a link to the marked film's "
+        "duplicate catalog entry (same title, same directors and stars, e.g. `Coco` and `Coco (2017)`), and an "
+        "unmarked link (its span overlaps no marker) to a movie the dialog's own movieMentions lists. Recall "
+        "counts a marked movie as found when it or its duplicate entry is linked.",
+        "- **P in markers**: strict precision over links whose span overlaps a marker only.", "",
+        "Unmarked links to movies outside the dialog's movieMentions stay errors in every score; a seeded sample "
+        "is listed below for a check by hand (judgments of one such sample, and of a sample of version errors, "
+        "are written up in `reports/redial-linking-check.md`).", "",
+        "| dialogs | messages | marked mentions | linked | strict correct | strict P | strict R | documented P | "
+        "documented R | P in markers |", "|---|---|---|---|---|---|---|---|---|---|",
+        _linking_row("all", r), *[_linking_row(f"{h} ids", halves[h]) for h in ("even", "odd") if h in halves], "",
+        "Dialogs are split by the parity of `conversationId`. The linker's rules and its constants "
+        "(`HALF_LIFE_DAYS`, `WELL_KNOWN`, `MIN_RARE` in `conversation/linker.py`) were chosen by reading errors and "
+        "scores of the even half only; the odd half was not looked at, only scored (it is the same valid file, so "
+        "this is a check, not a clean test split). Examples below come from even dialogs.", "",
+        "## Links counted wrong (strict), by kind", "",
+        "| kind | all | even | odd |", "|---|---|---|---|",
+        *[f"| {label} | {r[key]} | " + " | ".join(str(halves[h][key]) for h in ("even", "odd") if h in halves) + " |"
+          for key, label in (("duplicate_entry", "duplicate entry of the marked film (right in documented)"),
+                             ("unmarked_talked_about",
+                              "unmarked, movie in the dialog's movieMentions (right in documented)"),
+                             ("other_version", "another version of a marked title (other film, same title)"),
+                             ("wrong_in_mention", "another title inside a marked mention"),
+                             ("unmarked_other", "unmarked, movie not in the dialog's movieMentions"))], "",
+        "Targets: precision >= 0.95, recall >= 0.90: "
+        f"{'met' if r['precision'] >= 0.95 and r['recall'] >= 0.90 else 'not met'} strict, "
+        f"{'met' if r['documented_precision'] >= 0.95 and r['documented_recall'] >= 0.90 else 'not met'} "
+        "documented (all dialogs). Marked mentions whose title is not in id2info: "
+        f"{r['mentions_outside_catalog']} (they count as misses).", "",
+        "## Missed (first examples, even dialogs)", "",
+        *[f"- {x['text']!r}: {x['titles']}" for x in r["missed_examples"]], "",
+        "## Counted wrong (first examples, even dialogs)", "",
+        *[f"- {x['text']!r}: {x['titles']}" for x in r["wrong_examples"]], "",
+        "## Unmarked links outside movieMentions: a seeded sample of the even dialogs for a check by hand", "",
+        *[f"- dialog {x['dialog']}: {x['text']!r}: {x['titles']}" for x in r["unmarked_sample"]], "",
     ]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines), "utf-8")
