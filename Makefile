@@ -91,8 +91,8 @@ wheel-check:
 	  || { cat "$$tmp/build.log"; exit 1; }; \
 	wheel=$$(ls "$$tmp"/dist/concierge-*.whl); \
 	say "installing torch (CPU), then $$(basename "$$wheel") without extras"; \
-	"$$tmp/venv/bin/pip" install --quiet torch==2.13.0; \
-	"$$tmp/venv/bin/pip" install --quiet "$$wheel"; \
+	"$$tmp/venv/bin/pip" install --quiet --no-compile torch==2.13.0; \
+	"$$tmp/venv/bin/pip" install --quiet --no-compile "$$wheel"; \
 	cd "$$tmp/run"; printf '%s\n' "$$WHEEL_CHECK_ITEMS" > items.jsonl; \
 	env -u PYTHONPATH "$$tmp/venv/bin/python" -c \
 	  'import conversation, sys; sys.exit(not conversation.__file__.startswith(sys.prefix))' \
