@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -15,10 +14,7 @@ from pathlib import Path
 
 import pytest
 
-CHROMIUM_ARGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
+from ui.screenshot import CHROMIUM_ARGS, free_port, serving  # noqa: F401 (the tests import them from here)
 
 
 def chromium_path() -> str:
@@ -26,12 +22,6 @@ def chromium_path() -> str:
     if path is None:
         pytest.fail("Debian's chromium is not installed: run `make system-deps` (apt-get install chromium)")
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextlib.contextmanager
@@ -63,29 +53,6 @@ def running_server(args: list[str], *, port: int, env: dict[str, str] | None = N
             proc.kill()
         if log:
             out.close()
-
-
-@contextlib.contextmanager
-def serving(app, *, timeout_s: float = 30.0) -> Iterator[str]:
-    """Serve an ASGI app with a real uvicorn server in a thread (lifespan included) on a free port."""
-    import threading
-
-    import uvicorn
-
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + timeout_s
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
 
 
 class SlowTokens:

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 import agent.llm
-
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
 
 
 @pytest.fixture(autouse=True)
@@ -19,3 +14,13 @@ def _real_llm_switch(request: pytest.FixtureRequest):
     agent.llm.ALLOW_REAL_CALLS = request.node.get_closest_marker("local_llm") is not None
     yield
     agent.llm.ALLOW_REAL_CALLS = previous
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _hypothesis_home_in_a_temporary_folder(tmp_path_factory: pytest.TempPathFactory):
+    """Hypothesis keeps caches in ./.hypothesis by default: keep them out of the source tree."""
+    try:
+        from hypothesis.configuration import set_hypothesis_home_dir
+    except ImportError:  # hypothesis comes with schemathesis (the dev extra); without it nothing is written
+        return
+    set_hypothesis_home_dir(tmp_path_factory.mktemp("hypothesis"))

@@ -10,15 +10,15 @@ import pytest
 
 from retrieval.catalog import Catalog, CatalogError
 from retrieval.loaders import ACCEPTED_LAYOUTS, detect_layout, load_catalog
+from tests.shared_data import SHARED_DATA as SHARED
+from tests.shared_data import needs_shared_data
 
 REPO = Path(__file__).resolve().parents[1]
 MOVIELENS = REPO / "data" / "movielens-latest-small"
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 LASTFM = SHARED / "lastfm-unicorn" / "lastfm"
 LASTFM_STAR = SHARED / "lastfm-unicorn" / "lastfm_star"
 GOOD = Path(__file__).parent / "data" / "good"
 
-needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"shared benchmark data not present at {SHARED}")
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +82,7 @@ def test_movielens_tags_normalised(movielens: Catalog) -> None:
         assert all(t == t.strip().lower() and t for t in tags)
 
 
-@needs_shared
+@needs_shared_data("movielens-latest-small")
 def test_movielens_repo_copy_is_byte_identical() -> None:
     source = SHARED / "movielens-latest-small"
     names = sorted(p.name for p in source.iterdir())
@@ -92,7 +92,7 @@ def test_movielens_repo_copy_is_byte_identical() -> None:
     assert (mismatch, errors) == ([], [])
 
 
-@needs_shared
+@needs_shared_data("lastfm-unicorn", "lastfm")
 def test_lastfm(lastfm: Catalog) -> None:
     stats = lastfm.stats()
     assert lastfm.name == "lastfm"
@@ -109,7 +109,7 @@ def test_lastfm(lastfm: Catalog) -> None:
     assert lastfm.attribute_ids["alternative"] == "3"
 
 
-@needs_shared
+@needs_shared_data("lastfm-unicorn", "lastfm_star")
 def test_lastfm_star(lastfm_star: Catalog) -> None:
     stats = lastfm_star.stats()
     assert lastfm_star.name == "lastfm_star"
@@ -121,7 +121,7 @@ def test_lastfm_star(lastfm_star: Catalog) -> None:
     assert len(lastfm_star.attribute_ids) == 8438
 
 
-@needs_shared
+@needs_shared_data("lastfm-unicorn", "lastfm")
 def test_lastfm_split_ids_are_item_dict_keys(lastfm: Catalog) -> None:
     test_pairs = json.loads((LASTFM / "UI_Interaction_data" / "review_dict_test.json").read_text())
     user, items = next(iter(test_pairs.items()))

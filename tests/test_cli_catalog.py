@@ -9,14 +9,14 @@ import pytest
 from typer.testing import CliRunner
 
 from conversation.cli_catalog import catalog_app
+from tests.shared_data import SHARED_DATA as SHARED
+from tests.shared_data import needs_shared_data
 
 REPO = Path(__file__).resolve().parents[1]
 MOVIELENS = REPO / "data" / "movielens-latest-small"
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 GOOD = Path(__file__).parent / "data" / "good"
 MALFORMED = Path(__file__).parent / "data" / "malformed"
 
-needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"shared benchmark data not present at {SHARED}")
 runner = CliRunner()
 
 
@@ -36,7 +36,8 @@ def test_stats_json_movielens() -> None:
     assert stats["splits"] == {}
 
 
-@needs_shared
+@needs_shared_data("lastfm-unicorn", "lastfm")
+@needs_shared_data("lastfm-unicorn", "lastfm_star")
 @pytest.mark.parametrize(("folder", "attributes"), [("lastfm", 33), ("lastfm_star", 8438)])
 def test_stats_json_lastfm(folder: str, attributes: int) -> None:
     stats = _stats_json(SHARED / "lastfm-unicorn" / folder)

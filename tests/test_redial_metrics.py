@@ -10,9 +10,10 @@ import pytest
 
 from evals.redial.metrics import label_scores, sample_sums, summarise
 from evals.redial.run import Sample, done_rows, load_samples, roles, run, summary
+from tests.shared_data import SHARED_DATA, needs_shared_data
 
 REPO = Path(__file__).resolve().parents[1]
-REDIAL = REPO.parent / "shared" / "data" / "redial"
+REDIAL = SHARED_DATA / "redial"
 
 
 def test_label_scores_by_hand():
@@ -82,7 +83,7 @@ def test_torn_last_line_is_ignored(tmp_path):
     assert list(done_rows(path)) == [0]
 
 
-@pytest.mark.skipif(not REDIAL.is_dir(), reason="shared ReDial data not present")
+@needs_shared_data("redial")
 def test_roles_match_the_raw_dialogs():
     raw = {}
     for line in (REDIAL / "valid_data.jsonl").read_text("utf-8").splitlines():
@@ -99,7 +100,7 @@ def test_roles_match_the_raw_dialogs():
         assert said == merged[: len(said)]
 
 
-@pytest.mark.skipif(not REDIAL.is_dir(), reason="shared ReDial data not present")
+@needs_shared_data("redial")
 def test_catalog_from_id2info_with_movielens_ratings():
     from evals.redial.catalog import load_redial_catalog, title_index
 

@@ -1,9 +1,11 @@
-"""The widget on /demo and the Gradio UI at /ui, in headless Chromium against a real server; screenshots to reports/."""
+"""The widget on /demo and the Gradio UI at /ui, in headless Chromium against a real server.
+
+Screenshots go to each test's temporary folder; the README's are made by `python -m ui.screenshot`
+(`make screenshots`)."""
 
 import json
 import os
 import time
-from pathlib import Path
 
 import pytest
 
@@ -13,8 +15,6 @@ from conversation.service import ConversationService, ServiceConfig
 from tests.browser import CHROMIUM_ARGS, SlowTokens, chromium_path, free_port, local_only, running_server, serving
 from tests.helpers import lead_reply, tiny_movies
 
-REPO = Path(__file__).resolve().parents[1]
-SCREENSHOTS = REPO / "reports" / "screenshots"
 REPLY = lead_reply("Sure, I can help you narrow that down.")  # ask turns: a question naming the asked value
 
 pytestmark = pytest.mark.browser
@@ -70,7 +70,7 @@ def _watch_growth(page, js_text: str, *, done_js: str, timeout_s: float = 30.0) 
 SHADOW = "document.querySelector('#concierge-widget').shadowRoot"
 
 
-def test_demo_widget_streams_text_and_shows_cards(server_url, browser):
+def test_demo_widget_streams_text_and_shows_cards(server_url, browser, tmp_path):
     from playwright.sync_api import expect
 
     outside: list[str] = []
@@ -116,8 +116,7 @@ def test_demo_widget_streams_text_and_shows_cards(server_url, browser):
     assert "matches" in first, first  # the reason names what the user accepted, from the item's attributes
     page.keyboard.press("Shift+Tab")
     assert page.evaluate(f"{SHADOW}.activeElement?.classList.contains('card')"), "Tab does not reach the cards"
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "demo-widget.png"))
+    page.screenshot(path=str(tmp_path / "demo-widget.png"))
 
     # A reload continues the same conversation; Escape closes the panel and gives focus back to the bubble.
     saved = json.loads(page.evaluate("Object.values({...sessionStorage})[0]"))
@@ -190,7 +189,7 @@ def test_widget_embedded_cross_origin_with_api_key(browser):
     assert not outside, f"the page tried to reach the network: {outside}"
 
 
-def test_gradio_ui_streams_text_cards_and_trace(server_url, browser):
+def test_gradio_ui_streams_text_cards_and_trace(server_url, browser, tmp_path):
     from playwright.sync_api import expect
 
     outside: list[str] = []
@@ -219,8 +218,7 @@ def test_gradio_ui_streams_text_cards_and_trace(server_url, browser):
     expect(page.locator("#trace")).to_contain_text("LLM calls")
     expect(page.locator("#trace")).to_contain_text("ms")
     page.wait_for_timeout(300)
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "gradio-ui.png"), full_page=True)
+    page.screenshot(path=str(tmp_path / "gradio-ui.png"), full_page=True)
     page.locator("#restart").click()  # a new conversation for this browser: cards and transcript cleared
     expect(page.locator("#cards")).to_contain_text("Recommendations will appear here", timeout=30_000)
     expect(page.locator("#chat")).not_to_contain_text("I'd like something funny", timeout=30_000)
@@ -261,7 +259,6 @@ def test_chat_ui_names_real_movies(tmp_path):
             expect(page.locator("#cards .card").first).to_be_visible(timeout=120_000)
             expect(page.locator("#trace")).to_contain_text(": recommend in", timeout=30_000)
             page.wait_for_timeout(500)
-            (REPO / "reports").mkdir(exist_ok=True)
-            page.screenshot(path=str(REPO / "reports" / "ui-chat.png"), full_page=True)
+            page.screenshot(path=str(tmp_path / "ui-chat.png"), full_page=True)
             browser.close()
     assert not outside, f"the UI tried to reach the network: {outside}"
