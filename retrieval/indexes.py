@@ -1,8 +1,11 @@
 """Build or reopen every index of a catalog under the data directory, keyed by the catalog fingerprint.
 
-    <data_dir>/indexes/<catalog name>/keywords-<fingerprint>/      bm25s arrays + concierge.json
-    <data_dir>/indexes/<catalog name>/vectors-<embedder>/          chroma/, vectors.npy, manifest.json
-    <data_dir>/indexes/<catalog name>/ranker-<fingerprint>.npz     EASE weights + .json
+    <data_dir>/indexes/<catalog name>/keywords-<fingerprint>/      bm25-<sha>/ (bm25s arrays) + concierge.json
+    <data_dir>/indexes/<catalog name>/vectors-<embedder>/          chroma/, vectors-<sha>.npy, manifest.json
+    <data_dir>/indexes/<catalog name>/ranker-<fingerprint>.json    manifest of ranker-<fingerprint>-<sha>.npz
+
+Each is published by retrieval/publish.py: versioned data files named, with their checksums, by a
+manifest replaced in one rename and checked on open; a damaged or half-written index is rebuilt here.
 """
 
 from __future__ import annotations
@@ -16,8 +19,8 @@ from pathlib import Path
 from retrieval.catalog import Catalog
 from retrieval.embeddings import Embedder
 from retrieval.hybrid import FusionConfig, HybridSearcher
-from retrieval.keywords import KeywordIndex
-from retrieval.ranker import Ranker, RankerConfig
+from retrieval.keywords import KeywordIndex, KeywordIndexError
+from retrieval.ranker import Ranker, RankerConfig, RankerError
 from retrieval.vector import VectorStore
 
 _SLUG = re.compile(r"[^a-zA-Z0-9._-]+")
@@ -56,10 +59,12 @@ class Indexes:
 
 
 def open_keywords(catalog: Catalog, data_dir: Path, *, fingerprint: str, writable: bool = True) -> KeywordIndex:
-    """Load the keyword index saved for this fingerprint, or build (and save) it."""
+    """Load the keyword index saved for this fingerprint, or build (and save) it; a damaged one is rebuilt."""
     folder = catalog_folder(data_dir, catalog) / f"keywords-{fingerprint}"
-    if (folder / "concierge.json").is_file():
+    try:
         return KeywordIndex.load(folder)
+    except KeywordIndexError:
+        pass  # none yet, or refused (damaged, older format)
     index = KeywordIndex.build(catalog, fingerprint=fingerprint)
     if writable:
         for stale in folder.parent.glob("keywords-*"):
@@ -71,10 +76,13 @@ def open_keywords(catalog: Catalog, data_dir: Path, *, fingerprint: str, writabl
 
 def open_ranker(catalog: Catalog, data_dir: Path, *, fingerprint: str, train: bool = True,
                 config: RankerConfig | None = None) -> Ranker | None:
-    """The saved ranker for this fingerprint; trained and saved if missing and the catalog has interactions."""
+    """The saved ranker for this fingerprint; trained and saved if missing (or refused as damaged) and the
+    catalog has interactions."""
     path = ranker_path(data_dir, catalog, fingerprint)
-    if path.is_file():
+    try:
         return Ranker.load(path, fingerprint=fingerprint)
+    except RankerError:
+        pass  # none yet, or refused (damaged, older format)
     if not train or not (catalog.interactions or catalog.splits.get("train")):
         return None
     ranker = Ranker.train(catalog, config=config)
@@ -102,13 +110,16 @@ def open_indexes(
     fingerprint = catalog.fingerprint()
     timings["fingerprint_s"] = time.perf_counter() - started
     mark = time.perf_counter()
+    # Opened first: a writer then holds the vector store's lock while it writes the other indexes too.
+    vectors = VectorStore(catalog_folder(data_dir, catalog) / f"vectors-{slug(embedder.name)}", embedder,
+                          writable=writable, lock_timeout=lock_timeout)
+    timings["vectors_s"] = time.perf_counter() - mark
+    mark = time.perf_counter()
     keywords = open_keywords(catalog, data_dir, fingerprint=fingerprint, writable=writable)
     timings["keywords_s"] = time.perf_counter() - mark
     mark = time.perf_counter()
-    vectors = VectorStore(catalog_folder(data_dir, catalog) / f"vectors-{slug(embedder.name)}", embedder,
-                          writable=writable, lock_timeout=lock_timeout)
     report = vectors.ensure(catalog, progress=progress, fingerprint=fingerprint)
-    timings["vectors_s"] = time.perf_counter() - mark
+    timings["vectors_s"] += time.perf_counter() - mark
     mark = time.perf_counter()
     ranker = open_ranker(catalog, data_dir, fingerprint=fingerprint, train=train_ranker and writable)
     timings["ranker_s"] = time.perf_counter() - mark

@@ -9,7 +9,6 @@ at a lower weight.
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -22,8 +21,10 @@ import Stemmer
 from bm25s.stopwords import STOPWORDS_EN
 
 from retrieval.catalog import Catalog, Item
+from retrieval.publish import IndexRefused, publish, read_manifest, verified, write_tree
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: a manifest naming a versioned, checksummed folder of arrays (issue 17)
+MANIFEST = "concierge.json"
 MAX_PHRASE_WORDS = 4
 PHRASE_JOIN = "_"
 _WORD = re.compile(r"[0-9a-z]+")
@@ -293,10 +294,10 @@ class KeywordIndex:
         return sorted(weights.values(), key=lambda pair: -pair[1])[:top]
 
     def save(self, folder: Path) -> Path:
-        """Write the BM25 arrays and what is needed to reopen (ids, phrases, synonyms, fingerprint)."""
+        """Publish the BM25 arrays (a versioned `bm25-<sha>/` folder) under `concierge.json`, which holds
+        what is needed to reopen (ids, phrases, synonyms, fingerprint) and every array file's checksum."""
         folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        self.retriever.save(str(folder))
+        entry = write_tree(folder, "bm25", lambda tmp: self.retriever.save(str(tmp)))
         meta = {
             "format": FORMAT_VERSION,
             "fingerprint": self.fingerprint,
@@ -304,26 +305,28 @@ class KeywordIndex:
             "phrases": sorted(" ".join(p) for p in self.analyzer.phrases),
             "synonyms": [list(g) for g in self.analyzer.synonyms],
             "synonym_weight": self.synonym_weight,
+            "files": {"bm25": entry},
         }
-        tmp = folder / "concierge.json.tmp"
-        tmp.write_text(json.dumps(meta), encoding="utf-8")
-        tmp.replace(folder / "concierge.json")
+        publish(folder, MANIFEST, meta)
         return folder
 
     @classmethod
     def load(cls, folder: Path, *, mmap: bool = False) -> KeywordIndex:
-        """Reopen a saved index (no re-tokenising of the catalog)."""
+        """Reopen a saved index (no re-tokenising of the catalog); refuses a damaged or older one."""
         folder = Path(folder)
-        meta_file = folder / "concierge.json"
-        if not meta_file.is_file():
-            raise KeywordIndexError(f"{folder} is not a keyword index (no concierge.json)")
-        meta = json.loads(meta_file.read_text(encoding="utf-8"))
-        if meta.get("format") != FORMAT_VERSION:
-            raise KeywordIndexError(f"{folder}: index format {meta.get('format')} != {FORMAT_VERSION}; rebuild it")
+        try:
+            meta = read_manifest(folder, MANIFEST)
+            if meta is None:
+                raise KeywordIndexError(f"{folder} is not a keyword index (no {MANIFEST})")
+            if meta.get("format") != FORMAT_VERSION:
+                raise KeywordIndexError(f"{folder}: index format {meta.get('format')} != {FORMAT_VERSION}; rebuild it")
+            arrays = verified(folder, meta["files"]["bm25"])
+        except IndexRefused as exc:
+            raise KeywordIndexError(str(exc)) from None
         analyzer = Analyzer((), meta["synonyms"])
         # Saved phrases are already stemmed words: restore them as they are.
         analyzer.phrases |= {tuple(p.split(" ")) for p in meta["phrases"]}
-        retriever = bm25s.BM25.load(str(folder), mmap=mmap)
+        retriever = bm25s.BM25.load(str(arrays), mmap=mmap)
         return cls(retriever=retriever, analyzer=analyzer, ids=meta["ids"], fingerprint=meta["fingerprint"],
                    synonym_weight=meta["synonym_weight"])
 

@@ -9,7 +9,6 @@ each column (a sparse B), which is what gets saved next to the catalog fingerpri
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections import Counter
@@ -21,8 +20,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from retrieval.catalog import Catalog, Interaction
+from retrieval.publish import IndexRefused, publish, read_manifest, verified, write_file
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: a manifest naming a versioned, checksummed .npz (issue 17)
 
 
 class RankerError(RuntimeError):
@@ -191,37 +191,42 @@ class Ranker:
     # -- persistence ---------------------------------------------------------------------------------
 
     def save(self, path: Path) -> Path:
-        """One .npz (weights, popularity, user histories) plus a .json of the fingerprint and config."""
+        """Publish the weights, popularity and user histories (`<stem>-<sha>.npz`) under a manifest
+        (`<stem>.json`: fingerprint, config, the data file's checksum); returns the manifest's path."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         user_ids = sorted(self.users)
-        lengths = np.asarray([len(self.users[u]) for u in user_ids], dtype=np.int64)
         weights = self.weights.tocsr()
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(
-            tmp, item_ids=np.asarray(self.item_ids, dtype=str), popularity=self.popularity,
-            w_data=weights.data, w_indices=weights.indices, w_indptr=weights.indptr,
-            user_ids=np.asarray(user_ids, dtype=str), user_lengths=lengths,
-            user_rows=np.concatenate([self.users[u] for u in user_ids]) if user_ids else np.zeros(0, np.int64),
-        )
-        tmp.replace(path)
-        info = {"format": FORMAT_VERSION, "fingerprint": self.fingerprint, "config": asdict(self.config), **self.meta}
-        path.with_suffix(".json").write_text(json.dumps(info, indent=2), encoding="utf-8")
-        return path
+        arrays = {
+            "item_ids": np.asarray(self.item_ids, dtype=str), "popularity": self.popularity,
+            "w_data": weights.data, "w_indices": weights.indices, "w_indptr": weights.indptr,
+            "user_ids": np.asarray(user_ids, dtype=str),
+            "user_lengths": np.asarray([len(self.users[u]) for u in user_ids], dtype=np.int64),
+            "user_rows": np.concatenate([self.users[u] for u in user_ids]) if user_ids else np.zeros(0, np.int64),
+        }
+        entry = write_file(path.parent, path.stem, ".npz", lambda tmp: np.savez(tmp, **arrays))
+        info = {"format": FORMAT_VERSION, "fingerprint": self.fingerprint, "config": asdict(self.config), **self.meta,
+                "files": {"weights": entry}}
+        publish(path.parent, path.with_suffix(".json").name, info)
+        return path.with_suffix(".json")
 
     @classmethod
     def load(cls, path: Path, *, fingerprint: str | None = None) -> Ranker:
-        """Reopen a saved ranker; refuses one trained for another version of the catalog."""
+        """Reopen a saved ranker (its .npz or .json path); refuses a damaged one or one trained for
+        another version of the catalog."""
         path = Path(path)
-        info_file = path.with_suffix(".json")
-        if not path.is_file() or not info_file.is_file():
-            raise RankerError(f"no trained ranker at {path}; run `concierge train-ranker DATASET`")
-        info = json.loads(info_file.read_text(encoding="utf-8"))
-        if info.get("format") != FORMAT_VERSION:
-            raise RankerError(f"{path}: ranker format {info.get('format')} != {FORMAT_VERSION}; retrain it")
-        if fingerprint is not None and info["fingerprint"] != fingerprint:
-            raise RankerError(f"{path} was trained for catalog {info['fingerprint']}, not {fingerprint}; retrain it")
-        with np.load(path, allow_pickle=False) as data:
+        try:
+            info = read_manifest(path.parent, path.with_suffix(".json").name)
+            if info is None:
+                raise RankerError(f"no trained ranker at {path}; run `concierge train-ranker DATASET`")
+            if info.get("format") != FORMAT_VERSION:
+                raise RankerError(f"{path}: ranker format {info.get('format')} != {FORMAT_VERSION}; retrain it")
+            if fingerprint is not None and info["fingerprint"] != fingerprint:
+                raise RankerError(
+                    f"{path} was trained for catalog {info['fingerprint']}, not {fingerprint}; retrain it")
+            data_file = verified(path.parent, info["files"]["weights"])
+        except IndexRefused as exc:
+            raise RankerError(f"{exc} (retrain it)") from None
+        with np.load(data_file, allow_pickle=False) as data:
             item_ids = data["item_ids"].tolist()
             n = len(item_ids)
             weights = sp.csr_matrix((data["w_data"], data["w_indices"], data["w_indptr"]), shape=(n, n))
@@ -230,7 +235,7 @@ class Ranker:
             users = {u: rows[bounds[j] : bounds[j + 1]] for j, u in enumerate(data["user_ids"].tolist())}
             popularity = data["popularity"]
         config = RankerConfig(**info["config"])
-        meta = {key: value for key, value in info.items() if key not in ("format", "fingerprint", "config")}
+        meta = {key: value for key, value in info.items() if key not in ("format", "fingerprint", "config", "files")}
         return cls(item_ids=item_ids, weights=weights, popularity=popularity, users=users,
                    fingerprint=info["fingerprint"], config=config, meta=meta)
 

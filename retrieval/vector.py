@@ -2,8 +2,10 @@
 
 Layout of a store folder:
 - `chroma/`: the chromadb persistent client (HNSW, cosine; documents and attribute metadata per item);
-- `vectors.npy`: the same vectors as a row matrix, memory-mapped for exact search inside a filter;
-- `manifest.json`: catalog fingerprint, embedder, ids and per-item content hashes, written last;
+- `vectors-<sha>.npy`: the same vectors as a row matrix, memory-mapped for exact search inside a filter;
+- `manifest.json`: catalog fingerprint, embedder, ids, per-item content hashes, and the vector file's
+  name, size and sha256; replaced in one rename (retrieval/publish.py), checked before anything is served;
+- `build.pending`: present while a build changes chroma, so a crashed build is repaired by the next one;
 - `write.lock`: held by the one writer; a second writer gets `VectorStoreLocked` within the timeout.
 
 The embedding function is always passed explicitly (chromadb's default one downloads a model and fails
@@ -16,8 +18,7 @@ import hashlib
 import json
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,33 +28,27 @@ from filelock import FileLock, Timeout
 
 from retrieval.catalog import Catalog, Item
 from retrieval.embeddings import Embedder
+import retrieval.publish as publishing
+from retrieval.exact import (  # noqa: F401 (MemoryVectorIndex, progress_bar: imported from here too)
+    MAX_VALUES_PER_KIND,
+    MemoryVectorIndex,
+    VectorHit,
+    exact_search,
+    item_document,
+    progress_bar,
+    similarities,
+    single_thread_blas,
+)
+from retrieval.publish import IndexRefused, fsync_dir, read_manifest, verified, write_file
 
-FORMAT_VERSION = 1
-MAX_VALUES_PER_KIND = 50
+FORMAT_VERSION = 2
+MANIFEST = "manifest.json"
+PENDING = "build.pending"
 # A filter keeping at least this share of the catalog is served by HNSW with over-fetching and a
 # post-filter; narrower filters score exactly the allowed rows (few rows, cheap).
 HNSW_FILTER_MIN_SHARE = 0.1
 HNSW_OVERFETCH = 1.5
 _NAME_BAD = re.compile(r"[^a-zA-Z0-9._-]+")
-
-
-_blas_limited = False
-
-
-def single_thread_blas() -> None:
-    """Run numpy's BLAS on one thread in this process (once; later calls do nothing).
-
-    Query-time products are a matrix times one vector: memory-bound, so a second thread gains nothing,
-    and when every core is busy OpenBLAS threads wait for each other: on a loaded 2-core machine a
-    10k x 384 product went from p95 0.9 ms (one thread) to p95 665 ms (two threads).
-    """
-    global _blas_limited
-    if _blas_limited:
-        return
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(limits=1, user_api="blas")
-    _blas_limited = True
 
 
 class VectorStoreError(RuntimeError):
@@ -62,14 +57,6 @@ class VectorStoreError(RuntimeError):
 
 class VectorStoreLocked(VectorStoreError):
     """Another writer holds the store's lock."""
-
-
-def item_document(item: Item) -> str:
-    """What gets embedded: the title, the description, then the attributes by type."""
-    text = item.text.strip()
-    head = text if item.title.lower() in text.lower() else f"{item.title}. {text}".strip()
-    kinds = [f"{kind}: {', '.join(values[:MAX_VALUES_PER_KIND])}" for kind, values in item.attributes.items() if values]
-    return " ".join([head, *(f"{k}." for k in kinds)]) if kinds else head
 
 
 def item_metadata(item: Item) -> dict[str, Any]:
@@ -127,14 +114,6 @@ def _embedding_function_class() -> type:
 
 
 @dataclass(frozen=True)
-class VectorHit:
-    """An item found by meaning, with its cosine similarity to the query."""
-
-    id: str
-    score: float
-
-
-@dataclass(frozen=True)
 class BuildReport:
     """What `ensure` did: nothing (fingerprint matched) or which items it embedded, updated, removed."""
 
@@ -174,7 +153,7 @@ class VectorStore:
                     f"vector store {self.folder} is open for writing by another process (lock file "
                     f"{self.folder / 'write.lock'}); wait for it to finish, or open it with writable=False"
                 ) from None
-        elif not (self.folder / "manifest.json").is_file():
+        elif not (self.folder / MANIFEST).is_file():
             raise VectorStoreError(f"no vector store at {self.folder}; build it first (open it writable and call ensure)")
         self._client = chromadb.PersistentClient(path=str(self.folder / "chroma"), settings=chroma_settings())
         self._ef = _embedding_function_class()(embedder)
@@ -200,14 +179,27 @@ class VectorStore:
     # -- state on disk -------------------------------------------------------------------------------
 
     def _load_sidecar(self) -> None:
-        manifest = self.folder / "manifest.json"
-        self.manifest: dict[str, Any] = json.loads(manifest.read_text("utf-8")) if manifest.is_file() else {}
-        if self.manifest.get("format") != FORMAT_VERSION or self.manifest.get("embedder") != self.embedder.name:
-            self.manifest = {}
+        """Serve only what the manifest names, after checking the vector file's size and sha256."""
+        self.manifest: dict[str, Any] = {}
+        self.vectors: np.ndarray | None = None
+        self.refused: str | None = None
+        for _attempt in range(3):  # a writer may publish (and remove our file) between two reads
+            try:
+                manifest = read_manifest(self.folder, MANIFEST)
+                if manifest is None:
+                    break
+                if manifest.get("format") != FORMAT_VERSION or manifest.get("embedder") != self.embedder.name:
+                    raise IndexRefused(f"{self.folder / MANIFEST} is for another format or embedder; rebuild it")
+                matrix = np.load(verified(self.folder, manifest["files"]["vectors"]), mmap_mode="r")
+                if matrix.shape != (len(manifest["ids"]), self.embedder.dimension):
+                    raise IndexRefused(f"{self.folder}: the vector matrix does not fit the manifest; rebuild it")
+            except (IndexRefused, FileNotFoundError) as exc:
+                self.refused = str(exc)
+                continue
+            self.manifest, self.vectors, self.refused = manifest, matrix, None
+            break
         self.ids: list[str] = list(self.manifest.get("ids", []))
         self.row_of = {item_id: row for row, item_id in enumerate(self.ids)}
-        matrix = self.folder / "vectors.npy"
-        self.vectors = np.load(matrix, mmap_mode="r") if self.manifest and matrix.is_file() else None
 
     @property
     def fingerprint(self) -> str | None:
@@ -222,6 +214,8 @@ class VectorStore:
 
     def is_current(self, catalog: Catalog, fingerprint: str | None = None) -> bool:
         """True if this store already holds exactly this catalog for this embedder."""
+        if self.writable and (self.folder / PENDING).exists():
+            return False  # we hold the lock, so the writer that left this marker crashed mid-build
         return bool(self.manifest) and self.fingerprint == (fingerprint or catalog.fingerprint()) and (
             self.vectors is not None and len(self.ids) == len(catalog) == self.count()
         )
@@ -254,7 +248,8 @@ class VectorStore:
         docs = [item_document(catalog.items[i]) for i in ids]
         metas = [item_metadata(catalog.items[i]) for i in ids]
         hashes = [_content_hash(d, m) for d, m in zip(docs, metas, strict=True)]
-        known_hash, known_vector = self._known()
+        stored, known_hash, known_vector = self._known()
+        self._mark_pending()
         todo = [row for row, (i, h) in enumerate(zip(ids, hashes, strict=True)) if known_hash.get(i) != h]
         matrix = np.zeros((len(ids), self.embedder.dimension), dtype=np.float32)
         for row, item_id in enumerate(ids):
@@ -267,48 +262,66 @@ class VectorStore:
                     matrix[rows] = vectors[rows]
                 else:
                     matrix[rows] = self.embedder.embed([docs[r] for r in rows], batch_size=batch_size)
-                self._upsert([ids[r] for r in rows], matrix[rows], [docs[r] for r in rows],
-                             [{**metas[r], "_h": hashes[r]} for r in rows])
+                self._upsert(rows, ids, matrix, docs, metas, hashes)
                 advance(len(rows))
-        removed = sorted(set(known_hash) - set(ids))
+        # Chroma is upserted in place: rows a crashed build left in it for another catalog are put back.
+        embedded = set(todo)
+        self._upsert([r for r, i in enumerate(ids) if r not in embedded and stored.get(i) != hashes[r]],
+                     ids, matrix, docs, metas, hashes)
+        removed = sorted(set(stored) - set(ids))
         for start in range(0, len(removed), 5000):
             self._collection.delete(ids=removed[start : start + 5000])
+            publishing.step("chroma: deleted")
         self._write_sidecar(ids, hashes, matrix, fingerprint)
+        (self.folder / PENDING).unlink(missing_ok=True)
+        publishing.step("pending: cleared")
         return BuildReport(fingerprint, skipped=False, embedded=len(todo), removed=len(removed), total=len(ids),
                            seconds=time.perf_counter() - started)
 
-    def _known(self) -> tuple[dict[str, str], Any]:
-        """Hashes and vectors already stored: from the manifest, else (after a crash) from chroma itself."""
-        if self.manifest and self.vectors is not None:
-            hashes = dict(zip(self.ids, self.manifest["hashes"], strict=True))
-            return hashes, lambda item_id: self.vectors[self.row_of[item_id]]
-        hashes, vectors = {}, {}
-        total = self.count()
-        for offset in range(0, total, 5000):
-            page = self._collection.get(limit=5000, offset=offset, include=["metadatas", "embeddings"])
-            for item_id, meta, vector in zip(page["ids"], page["metadatas"], page["embeddings"], strict=True):
-                hashes[item_id] = (meta or {}).get("_h", "")
-                vectors[item_id] = np.asarray(vector, dtype=np.float32)
-        return hashes, vectors.__getitem__
+    def _mark_pending(self) -> None:
+        """Say that chroma is about to change, so a crash before the next publish is noticed."""
+        (self.folder / PENDING).touch()
+        fsync_dir(self.folder)
+        publishing.step("pending: marked")
 
-    def _upsert(self, ids: list[str], matrix: np.ndarray, docs: list[str], metas: list[dict[str, Any]]) -> None:
-        step = self._client.get_max_batch_size()
-        for start in range(0, len(ids), step):
-            end = start + step
-            self._collection.upsert(ids=ids[start:end], embeddings=matrix[start:end], documents=docs[start:end],
-                                    metadatas=metas[start:end])
+    def _known(self) -> tuple[dict[str, str], dict[str, str], Callable[[str], np.ndarray]]:
+        """Chroma's content hash per id, and the hashes and vectors that can be reused without embedding.
+
+        Reused vectors come from the verified manifest's matrix; without one (first build, refused
+        index), from chroma records, each of which holds an id, its vector and its content hash together.
+        """
+        with_vectors = not (self.manifest and self.vectors is not None)
+        stored, vectors = {}, {}
+        include = ["metadatas", "embeddings"] if with_vectors else ["metadatas"]
+        for offset in range(0, self.count(), 5000):
+            page = self._collection.get(limit=5000, offset=offset, include=include)
+            for n, (item_id, meta) in enumerate(zip(page["ids"], page["metadatas"], strict=True)):
+                stored[item_id] = (meta or {}).get("_h", "")
+                if with_vectors:
+                    vectors[item_id] = np.asarray(page["embeddings"][n], dtype=np.float32)
+        if not with_vectors:
+            hashes = dict(zip(self.ids, self.manifest["hashes"], strict=True))
+            return stored, hashes, lambda item_id: self.vectors[self.row_of[item_id]]
+        usable = {i: h for i, h in stored.items() if vectors[i].shape == (self.embedder.dimension,)}
+        return stored, usable, vectors.__getitem__
+
+    def _upsert(self, rows: list[int], ids: list[str], matrix: np.ndarray, docs: list[str],
+                metas: list[dict[str, Any]], hashes: list[str]) -> None:
+        step_size = self._client.get_max_batch_size()
+        for start in range(0, len(rows), step_size):
+            part = rows[start : start + step_size]
+            self._collection.upsert(ids=[ids[r] for r in part], embeddings=matrix[part],
+                                    documents=[docs[r] for r in part],
+                                    metadatas=[{**metas[r], "_h": hashes[r]} for r in part])
+            publishing.step("chroma: upserted")
 
     def _write_sidecar(self, ids: list[str], hashes: list[str], matrix: np.ndarray, fingerprint: str) -> None:
-        self.vectors = None  # release the old memory map before replacing the file
-        tmp = self.folder / "vectors.tmp.npy"
-        np.save(tmp, matrix)
-        tmp.replace(self.folder / "vectors.npy")
+        entry = write_file(self.folder, "vectors", ".npy", lambda tmp: np.save(tmp, matrix))
         manifest = {"format": FORMAT_VERSION, "fingerprint": fingerprint, "embedder": self.embedder.name,
                     "dimension": self.embedder.dimension, "collection": self.collection_name,
-                    "ids": ids, "hashes": hashes}
-        tmp = self.folder / "manifest.tmp.json"
-        tmp.write_text(json.dumps(manifest), encoding="utf-8")
-        tmp.replace(self.folder / "manifest.json")
+                    "ids": ids, "hashes": hashes, "files": {"vectors": entry}}
+        publishing.publish(self.folder, MANIFEST, manifest)
+        (self.folder / "vectors.npy").unlink(missing_ok=True)  # the unversioned file of format 1
         self._load_sidecar()
 
     # -- searching -----------------------------------------------------------------------------------
@@ -356,8 +369,13 @@ class VectorStore:
         n = min(len(self.ids), n)
         if n == 0:
             return []
-        found = self._collection.query(query_embeddings=[vector], n_results=n, where=where, include=["distances"])
-        return [VectorHit(i, 1.0 - float(d)) for i, d in zip(found["ids"][0], found["distances"][0], strict=True)]
+        found = self._collection.query(query_embeddings=[vector], n_results=n, where=where, include=[])
+        # The manifest, not chroma, says what is served: chroma may hold rows of a build that did not finish,
+        # so hits are kept only if the manifest names them, and scored with its verified matrix.
+        rows = np.asarray([self.row_of[i] for i in found["ids"][0] if i in self.row_of], dtype=np.int64)
+        sims = similarities(self.vectors, vector, rows)
+        order = np.lexsort((rows, -sims))
+        return [VectorHit(self.ids[int(rows[o])], float(sims[o])) for o in order]
 
     def _exact(self, vector: np.ndarray, k: int, allowed: np.ndarray | None, exclude: set[str]) -> list[VectorHit]:
         return exact_search(self.vectors, self.ids, vector, k=k, allowed=allowed,
@@ -380,77 +398,3 @@ class VectorStore:
         self.close()
 
 
-def similarities(matrix: np.ndarray | None, vector: np.ndarray, rows: np.ndarray | Sequence[int]) -> np.ndarray:
-    """Dot products of `vector` with the given rows of `matrix`, in the order of `rows`."""
-    rows = np.asarray(rows, dtype=np.int64)
-    if matrix is None or len(rows) == 0:
-        return np.zeros(len(rows), dtype=np.float32)
-    if len(rows) == len(matrix) and np.array_equal(rows, np.arange(len(matrix))):
-        return np.asarray(matrix @ vector, dtype=np.float32)
-    order = np.argsort(rows, kind="stable")
-    out = np.empty(len(rows), dtype=np.float32)
-    out[order] = np.asarray(matrix[rows[order]] @ vector, dtype=np.float32)  # sorted reads suit a memory map
-    return out
-
-
-def exact_search(matrix: np.ndarray, ids: Sequence[str], vector: np.ndarray, *, k: int,
-                 allowed: np.ndarray | None = None, exclude_rows: Sequence[int] = ()) -> list[VectorHit]:
-    """Brute-force top-k by dot product over the allowed, non-excluded rows."""
-    rows = np.arange(len(ids)) if allowed is None else np.flatnonzero(allowed)
-    if len(exclude_rows):
-        rows = np.setdiff1d(rows, np.asarray(exclude_rows, dtype=np.int64), assume_unique=True)
-    if len(rows) == 0:
-        return []
-    sims = similarities(matrix, vector, rows)
-    top = np.argpartition(-sims, k - 1)[:k] if len(rows) > k else np.arange(len(rows))
-    top = top[np.lexsort((rows[top], -sims[top]))]
-    return [VectorHit(ids[int(rows[t])], float(sims[t])) for t in top]
-
-
-class MemoryVectorIndex:
-    """Exact search over vectors held in memory, with VectorStore's search interface.
-
-    The fake used by unit tests, and a baseline in the benchmark; nothing is persisted.
-    """
-
-    def __init__(self, ids: Sequence[str], vectors: np.ndarray, embedder: Embedder) -> None:
-        self.ids = list(ids)
-        self.row_of = {item_id: row for row, item_id in enumerate(self.ids)}
-        single_thread_blas()
-        self.vectors = np.asarray(vectors, dtype=np.float32)
-        self.embedder = embedder
-
-    @classmethod
-    def build(cls, catalog: Catalog, embedder: Embedder) -> MemoryVectorIndex:
-        ids = list(catalog.items)
-        return cls(ids, embedder.embed([item_document(catalog.items[i]) for i in ids]), embedder)
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def embed_query(self, text: str) -> np.ndarray:
-        return self.embedder.embed([text])[0]
-
-    def search(self, query: str | np.ndarray, *, k: int = 20, allowed: np.ndarray | None = None,
-               exclude_ids: Iterable[str] = (), **_ignored: Any) -> list[VectorHit]:
-        vector = self.embed_query(query) if isinstance(query, str) else np.asarray(query, dtype=np.float32)
-        exclude = [self.row_of[i] for i in exclude_ids if i in self.row_of]
-        return exact_search(self.vectors, self.ids, vector, k=k, allowed=allowed, exclude_rows=exclude)
-
-    def similarities(self, vector: np.ndarray, rows: np.ndarray | Sequence[int]) -> np.ndarray:
-        return similarities(self.vectors, vector, rows)
-
-
-@contextmanager
-def progress_bar(show: bool, description: str, total: int) -> Iterator[Callable[[int], None]]:
-    """A rich progress bar on stderr (or nothing) that hands out an `advance(n)` callable."""
-    if not show or total <= 0:
-        yield lambda n: None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=Console(stderr=True)) as bar:
-        task = bar.add_task(description, total=total)
-        yield lambda n: bar.advance(task, n)
