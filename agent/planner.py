@@ -20,7 +20,7 @@ from agent.llm import ChatModel
 from agent.policy import Decision
 from agent.prompts import PromptTemplate
 from agent.step import llm_step
-from conversation.state import ConvState, LLMCallTrace, ToolCallTrace
+from agent.state import ConvState, LLMCallTrace, ToolCallTrace
 from retrieval.catalog import Catalog
 
 

@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 
 from agent.graph import PEOPLE_TYPES, ItemAttributeGraph
-from conversation.state import Attr, ConvState
+from agent.state import Attr, ConvState
 from retrieval.catalog import Catalog
 
 ASK_TYPES = ("genre", "category", "decade", "tag")

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field, StrictInt
 from agent.llm import ChatModel
 from agent.prompts import PromptTemplate
 from agent.step import Fallback, llm_step
-from conversation.state import ConvState, LLMCallTrace
+from agent.state import ConvState, LLMCallTrace
 from retrieval.catalog import Catalog
 
 MAX_ATTRIBUTES_SHOWN = 8

@@ -14,7 +14,7 @@ from agent.reply import phrase
 from agent.rerank import RerankConfig, rerank
 from conversation.nlu import Lexicon, Understanding, understand
 from conversation.linker import mask_mentions
-from conversation.state import Action, ChatTurn, ConvState, LLMCallTrace, Recommendation, Trace, TurnResult
+from agent.state import Action, ChatTurn, ConvState, LLMCallTrace, Recommendation, Trace, TurnResult
 from conversation.store import InMemorySessionStore, SessionStore, UnknownSession
 from conversation.wishes import wish_query
 from retrieval.catalog import Catalog

@@ -11,7 +11,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Protocol
 
-from conversation.state import ConvState
+from agent.state import ConvState
 
 DEFAULT_LOCK_WAIT_S = 120.0
 

@@ -277,7 +277,7 @@ def run_retrieval_bench(sizes: list[int], *, catalog: Path, data_dir: Path, quer
     rerun resumes where it stopped unless `fresh`)."""
     from retrieval.embeddings import SentenceTransformerEmbedder
     from retrieval.loaders import load_catalog
-    from retrieval.vector import progress_bar
+    from evals.progress import progress_bar
 
     out_dir = Path(data_dir) / "bench"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -286,7 +286,7 @@ def run_retrieval_bench(sizes: list[int], *, catalog: Path, data_dir: Path, quer
                               "machine_at_start": machine(), "noise_std": NOISE, "queries": queries,
                               "base_items": base_items,
                               "chroma_max": chroma_max}
-    with progress_bar(True, "retrieval bench", len(sizes) + 2) as advance:
+    with progress_bar(len(sizes) + 2, "retrieval bench") as advance:
         embedder = SentenceTransformerEmbedder(embedding_model_path)
         base, base_vectors = base_material(Path(data_dir), base_subset(load_catalog(catalog), base_items), embedder,
                                            progress=True)

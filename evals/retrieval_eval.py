@@ -28,13 +28,14 @@ from typing import Any
 import numpy as np
 
 from evals.metrics import ndcg_at_k, recall_at_k
+from evals.progress import progress_bar
 from retrieval.catalog import Catalog, Item
 from retrieval.embeddings import Embedder
 from retrieval.hybrid import FusionConfig, HybridSearcher, prior_rerank, rrf_fuse
 from retrieval.keywords import KeywordIndex
 from retrieval.loaders import load_catalog
 from retrieval.ranker import Ranker, RankerConfig
-from retrieval.vector import VectorStore, progress_bar
+from retrieval.vector import VectorStore
 
 COMMAND = "concierge eval retrieval"
 POSITIVE = 4.0
@@ -247,7 +248,7 @@ def _pools(searcher: HybridSearcher, cases: Sequence[ColdStartCase], progress: b
     """Per user, each retriever's candidate pool with its raw scores (BM25, cosine), before any prior."""
     raw = FusionConfig(keyword_prior=0.0, vector_prior=0.0)
     pools: Pools = {"keyword": [], "vector": []}
-    with progress_bar(progress, label, len(cases)) as advance:
+    with progress_bar(len(cases), label, show=progress) as advance:
         for case in cases:
             for mode in ("keyword", "vector"):
                 hits = searcher.search(case.keywords, k=raw.pool, mode=mode, exclude_ids=case.exclude, fusion=raw)
@@ -301,7 +302,7 @@ def evaluate_lastfm(catalog: Catalog, *, progress: bool = True) -> dict[str, Any
     train, valid, test = (_grouped(catalog.splits[s]) for s in ("train", "valid", "test"))
     grid = []
     models: dict[float, Ranker] = {}
-    with progress_bar(progress, "LastFM ranker: l2 grid on valid", len(L2_GRID)) as advance:
+    with progress_bar(len(L2_GRID), "LastFM ranker: l2 grid on valid", show=progress) as advance:
         for l2 in L2_GRID:
             model = Ranker.train(catalog, interactions=catalog.splits["train"], config=RankerConfig(l2=l2))
             models[l2] = model

@@ -15,7 +15,8 @@ from dataclasses import asdict, dataclass, field
 
 from conversation.nlu import Understanding
 from conversation.service import ConversationService
-from conversation.state import Attr
+from agent.state import Attr
+from retrieval.catalog import item_attrs
 
 MAX_TURNS = 14  # UNICORN's environment: the opening is step 1 of 15
 LIST_SIZE = 10
@@ -107,7 +108,7 @@ def _valid(service: ConversationService, item_id: str, accepted: set[Attr], reje
     item = service.catalog.items.get(item_id)
     if item is None or item_id in shown:
         return False
-    has = {Attr(type=k, value=v) for k, values in item.attributes.items() for v in values}
+    has = item_attrs(item)
     return accepted <= has and not (rejected & has)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conversation.cli_catalog import catalog_app
+from ui.cli_catalog import catalog_app
 
 REPO = Path(__file__).resolve().parents[1]
 MOVIELENS = REPO / "data" / "movielens-latest-small"

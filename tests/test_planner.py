@@ -10,7 +10,7 @@ from agent.policy import CPRPolicy, PolicyConfig
 from agent.prompts import load_prompt
 from conversation.nlu import Understanding
 from conversation.service import ConversationService, ServiceConfig
-from conversation.state import Attr, ConvState
+from agent.state import Attr, ConvState
 from tests.helpers import tiny_movies
 
 CAT = tiny_movies()

@@ -7,7 +7,7 @@ import json
 from agent.llm import LLMTimeout, ScriptedChatModel
 from agent.prompts import load_prompt
 from agent.rerank import RerankConfig, fuse, rerank
-from conversation.state import Attr, ConvState
+from agent.state import Attr, ConvState
 from retrieval.catalog import Catalog, Item
 from tests.helpers import tiny_movies
 

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conversation.state import Attr, ChatTurn, ConvState
+from agent.state import Attr, ChatTurn, ConvState
 from conversation.store import (
     InMemorySessionStore, SessionBusy, SqliteSessionStore, is_shared, open_store,
 )

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from agent.llm import ScriptedChatModel
 from agent.policy import PolicyConfig
 from conversation.service import ConversationService, ServiceConfig
-from conversation.state import Action, Recommendation, Trace, TurnResult
+from agent.state import Action, Recommendation, Trace, TurnResult
 from tests.helpers import lead_reply, tiny_movies
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import gradio as gr
 
 from conversation.service import ConversationService
-from conversation.state import TurnResult
+from agent.state import TurnResult
 from conversation.store import UnknownSession
 
 _DONE = object()

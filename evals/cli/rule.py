@@ -6,32 +6,15 @@ import json as jsonlib
 import re
 from dataclasses import asdict
 from datetime import datetime, timezone
-from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-REPO = Path(__file__).resolve().parents[1]
-LASTFM_ROOT = REPO.parent / "shared" / "data" / "lastfm-unicorn"
-err = Console(stderr=True)
-
-
-class Dataset(str, Enum):
-    lastfm = "lastfm"
-    lastfm_star = "lastfm_star"
-
-
-class Mode(str, Enum):
-    graph = "graph"
-    llm = "llm"
-
-
-def _bar() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TimeRemainingColumn(), console=err)
+from agent.backends import build_chat_model
+from evals.cli.common import LASTFM_ROOT, Dataset, Mode, err
+from evals.models import ModelFactory, cached_model
+from evals.progress import bars as _bar
 
 
 def eval_rule(
@@ -51,6 +34,8 @@ def eval_rule(
                                                      "the sessions of its arm with the same planner prompt.")] = None,
     report: Annotated[Path | None, typer.Option(help="Markdown report (default reports/rule-DATASET-MODE.md).")] = None,
     json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+    *,
+    model_factory: ModelFactory = build_chat_model,
 ) -> None:
     """Multi-round success on LastFM / LastFM*: SR@5/10/15, AT, hDCG with 95% CIs (resumable)."""
     from conversation.settings import Settings
@@ -76,7 +61,6 @@ def eval_rule(
         tuned_from = f"evals/tuned/rule-{dataset.value}.json"
     model = None
     if mode is Mode.llm:
-        from agent.backends import build_chat_model
         from agent.llm import LLMError
         from agent.prompts import PromptError, load_prompt
 
@@ -88,14 +72,10 @@ def eval_rule(
 
         try:
             with err.status("loading the chat model"):
-                model = build_chat_model(settings)
+                model = cached_model(settings, cache, model_factory=model_factory)
         except LLMError as exc:
             err.print(f"[bold red]error:[/] {exc}")
             raise typer.Exit(2) from None
-        if cache is not None:
-            from evals.llm_cache import CachedChatModel, ResponseCache
-
-            model = CachedChatModel(model, ResponseCache(cache))
     runs = Path(settings.data_dir) / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     model_tag = "" if model is None else f"-{model.name}-{planner_prompt}"

@@ -1,22 +1,15 @@
-"""The one explicit, typed conversation state, and the structured result of a turn."""
+"""The one explicit, typed conversation state, and the structured result of a turn (`Attr` lives in retrieval)."""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
+from retrieval.catalog import Attr
 
-class Attr(BaseModel):
-    """One attribute value of a given type, e.g. genre=Comedy."""
-
-    model_config = ConfigDict(frozen=True)
-
-    type: str
-    value: str
-
-    def __str__(self) -> str:
-        return f"{self.type}={self.value}"
+__all__ = ["Action", "Attr", "ChatTurn", "ConvState", "LLMCallTrace", "Recommendation", "ToolCallTrace", "Trace",
+           "TurnResult"]
 
 
 class ChatTurn(BaseModel):
