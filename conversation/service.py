@@ -64,6 +64,9 @@ class ConversationService:
         self.rerank_prompt = load_prompt(self.config.rerank_prompt) if self.config.rerank_prompt else None
         if self.config.mode not in ("graph", "llm"):
             raise ValueError(f"mode must be 'graph' or 'llm', not {self.config.mode!r}")
+        if self.config.mode == "llm" and model is None:
+            raise ValueError("mode 'llm' (CONCIERGE_MODE=llm) needs a chat model, and none was given "
+                             "(CONCIERGE_LLM_BACKEND, or --backend none): set CONCIERGE_MODE=graph or configure a model")
         self.planner = None
         if self.config.mode == "llm" and model is not None:
             self.planner = LLMPlanner(model, load_prompt(self.config.planner_prompt), catalog, tools=tools,

@@ -25,10 +25,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from evals.metrics import ndcg_at_k, recall_at_k
 from evals.progress import progress_bar
+from evals.stats import bootstrap_ci
 from retrieval.catalog import Catalog, Item
 from retrieval.embeddings import Embedder
 from retrieval.hybrid import FusionConfig, HybridSearcher, prior_rerank, rrf_fuse
@@ -202,7 +202,7 @@ def evaluate_movielens(catalog: Catalog, folder: Path, embedder: Embedder, *, da
     clean, cases, popularity, counts = movielens_cases(catalog, folder, seed=seed, protocol=protocol)
     started = time.perf_counter()
     # Same cleaned catalog for both protocols, so the second protocol's ensure embeds nothing.
-    build = store.ensure(clean, progress=progress)
+    build = store.ensure(clean, progress=progress_bar if progress else None)
     searcher = HybridSearcher(clean, KeywordIndex.build(clean), store, popularity=counts)
     pools = _pools(searcher, cases, progress, f"MovieLens {protocol}-protocol users")
     valid = [n for n, c in enumerate(cases) if c.split == "valid"]
@@ -328,16 +328,6 @@ def evaluate_lastfm(catalog: Catalog, *, progress: bool = True) -> dict[str, Any
     return out
 
 
-def bootstrap_ci(values: Sequence[float], *, seed: int = 0, rounds: int = 1000) -> tuple[float, float]:
-    """95% percentile bootstrap interval of the mean."""
-    data = np.asarray(values, dtype=np.float64)
-    if len(data) == 0:
-        return (0.0, 0.0)
-    rng = np.random.default_rng(seed)
-    means = data[rng.integers(0, len(data), size=(rounds, len(data)))].mean(axis=1)
-    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
-
-
 def run_retrieval_eval(*, movielens: Path, lastfm: Path, embedder: Embedder, data_dir: Path, seed: int = 0,
                        progress: bool = True, lastfm_catalog: Catalog | None = None) -> dict[str, Any]:
     """Both evaluations; the JSON document (movielens.* "stated", movielens_history.*, lastfm.*).
@@ -356,7 +346,7 @@ def run_retrieval_eval(*, movielens: Path, lastfm: Path, embedder: Embedder, dat
         "lastfm": {m: {k: lf[m][k] for k in ("recall@10", "ndcg@10")} for m in ("ranker", "popularity")},
     }
     for m in summary["lastfm"]:
-        summary["lastfm"][m]["ndcg@10_ci95"] = bootstrap_ci(lf[m]["per_user_ndcg@10"], seed=seed)
+        summary["lastfm"][m]["ndcg@10_ci95"] = bootstrap_ci(lf[m]["per_user_ndcg@10"], seed=seed, rounds=1000, empty=(0.0, 0.0))
     summary["details"] = {"movielens": _strip(ml["stated"]), "movielens_history": _strip(ml["history"]),
                           "lastfm": _strip(lf)}
     return summary
@@ -367,12 +357,12 @@ def _movielens_summary(ml: dict[str, Any], seed: int) -> dict[str, Any]:
     paired per-user gain over popularity (bootstrap CI: "clearly above" means its low end is above 0)."""
     test = ml["test"]
     out = {m: {"recall@20": test[m]["recall@20"], "ndcg@10": test[m]["ndcg@10"],
-               "recall@20_ci95": bootstrap_ci(test[m]["per_user_recall@20"], seed=seed)}
+               "recall@20_ci95": bootstrap_ci(test[m]["per_user_recall@20"], seed=seed, rounds=1000, empty=(0.0, 0.0))}
            for m in ("keyword", "vector", "hybrid", "popularity")}
     base = test["popularity"]["per_user_recall@20"]
     for m in ("keyword", "vector", "hybrid"):
         gain = [a - b for a, b in zip(test[m]["per_user_recall@20"], base, strict=True)]
-        out[m]["recall@20_gain_over_popularity_ci95"] = bootstrap_ci(gain, seed=seed)
+        out[m]["recall@20_gain_over_popularity_ci95"] = bootstrap_ci(gain, seed=seed, rounds=1000, empty=(0.0, 0.0))
     return out
 
 

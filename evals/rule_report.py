@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from evals.rule_sim import MAX_TURNS, SessionResult, hdcg
+from evals.stats import bootstrap_means, percentile_interval, resamples
 
 # UNICORN (SIGIR 2021) Table 2 as quoted in DESIGN.md: SR@15, AT, hDCG. Only Yelp*'s UNICORN cell is
 # confirmed by the maintainers; the rest are to be re-checked.
@@ -33,13 +34,7 @@ def confidence_intervals(results: Sequence[SessionResult], *, seed: int = 0, rou
     rng = np.random.default_rng(seed)
     values = per_session(results)
     n = len(results)
-    out = {}
-    for name, data in values.items():
-        means = np.empty(rounds)
-        for b in range(rounds):
-            means[b] = data[rng.integers(0, n, size=n)].mean()
-        out[name] = [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]
-    return out
+    return {name: list(percentile_interval(bootstrap_means(data, rng, rounds))) for name, data in values.items()}
 
 
 def paired_deltas(results: Sequence[SessionResult], other: Sequence[SessionResult], *, seed: int = 0,
@@ -51,13 +46,11 @@ def paired_deltas(results: Sequence[SessionResult], other: Sequence[SessionResul
     rng = np.random.default_rng(seed)
     mine, theirs = per_session(results), per_session(other)
     n = len(results)
-    draws = [rng.integers(0, n, size=n) for _ in range(rounds)]
+    draws = resamples(n, rng, rounds)
     out = {}
     for name in mine:
         diff = mine[name] - theirs[name]
-        means = np.asarray([diff[d].mean() for d in draws])
-        out[name] = {"delta": float(diff.mean()),
-                     "ci95": [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]}
+        out[name] = {"delta": float(diff.mean()), "ci95": list(percentile_interval(diff[draws].mean(axis=1)))}
     return out
 
 

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from contextlib import AbstractContextManager
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,8 @@ from filelock import FileLock, Timeout
 from retrieval.catalog import Catalog, Item
 from retrieval.embeddings import Embedder
 
+# (total, label) -> a context giving advance(n): how an entry point shows progress (rich lives outside retrieval).
+ProgressFactory = Callable[[int | None, str], AbstractContextManager[Callable[[int], None]]]
 FORMAT_VERSION = 1
 MAX_VALUES_PER_KIND = 50
 # A filter keeping at least this share of the catalog is served by HNSW with over-fetching and a
@@ -234,7 +237,7 @@ class VectorStore:
         *,
         vectors: np.ndarray | None = None,
         batch_size: int = 256,
-        progress: bool = False,
+        progress: ProgressFactory | None = None,
         fingerprint: str | None = None,
     ) -> BuildReport:
         """Make the store hold `catalog`: embed only new or changed items, drop removed ones.
@@ -260,7 +263,7 @@ class VectorStore:
         for row, item_id in enumerate(ids):
             if known_hash.get(item_id) == hashes[row]:
                 matrix[row] = known_vector(item_id)
-        with progress_bar(progress, f"embedding {len(todo)} items", len(todo)) as advance:
+        with (progress or no_progress)(len(todo), f"embedding {len(todo)} items") as advance:
             for start in range(0, len(todo), batch_size):
                 rows = todo[start : start + batch_size]
                 if vectors is not None:
@@ -442,15 +445,6 @@ class MemoryVectorIndex:
 
 
 @contextmanager
-def progress_bar(show: bool, description: str, total: int) -> Iterator[Callable[[int], None]]:
-    """A rich progress bar on stderr (or nothing) that hands out an `advance(n)` callable."""
-    if not show or total <= 0:
-        yield lambda n: None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=Console(stderr=True)) as bar:
-        task = bar.add_task(description, total=total)
-        yield lambda n: bar.advance(task, n)
+def no_progress(total: int | None, label: str) -> Iterator[Callable[[int], None]]:
+    """The progress factory that shows nothing (entry points pass a real one, e.g. `evals.progress.progress_bar`)."""
+    yield lambda n: None

@@ -25,6 +25,7 @@ from evals.cli.retrieval import eval_retrieval, train_ranker
 from evals.cli.rule import eval_rule
 from evals.cli.sim import eval_sim
 from evals.models import CatalogLoader, ModelFactory
+from evals.progress import progress_bar
 from retrieval.loaders import load_catalog
 from ui.cli_catalog import catalog_app
 from ui.cli_serve import serve
@@ -116,7 +117,7 @@ def setup() -> None:
     """Prepare everything offline: assemble and verify the local model, load and index the catalog."""
     settings = _settings()
     started = time.perf_counter()
-    service = _service(settings, progress=True)
+    service = _service(settings, progress=progress_bar)
     model = service.model.name if service.model else "none (template replies)"
     err.print(
         f"ready: catalog {service.catalog.name} ({len(service.catalog)} items), model {model}, "

@@ -145,7 +145,7 @@ def chat(
     settings = Settings()
     try:
         started = time.perf_counter()
-        service = build_service(settings, progress=True)
+        service = build_service(settings, progress=progress_bar)
         startup_s = time.perf_counter() - started
         warm_up_s = service.warm_up()
         with progress_bar(conversations * turns, "scripted chat turns") as advance:

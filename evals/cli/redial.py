@@ -30,7 +30,9 @@ err = Console(stderr=True)
 def _default_service(settings, catalog):
     from conversation.app import build_service
 
-    return build_service(settings, catalog=catalog, progress=True)
+    from evals.progress import progress_bar
+
+    return build_service(settings, catalog=catalog, progress=progress_bar)
 
 
 def configured(settings, ablations: list[str]):
