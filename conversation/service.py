@@ -167,7 +167,7 @@ class ConversationService:
                 decision = plan.decision
                 trace.llm_calls.extend(plan.llm_calls)
                 trace.tool_calls.extend(plan.tool_calls)
-                trace.invalid_ids_proposed += plan.invalid_proposed
+                trace.invalid_ids_proposed += plan.invalid_ids_proposed
                 if plan.fallback is not None:
                     trace.fallbacks.append(plan.fallback)
                     trace.degraded = True
@@ -213,7 +213,7 @@ class ConversationService:
             scores = dict(pool)
             ranked = [(item_id, scores[item_id]) for item_id in out.ids]
             reasons = out.reasons
-            trace.invalid_ids_proposed += out.proposed_invalid
+            trace.invalid_ids_proposed += out.invalid_ids_proposed
             if out.trace is not None:
                 trace.llm_calls.append(out.trace)
             if out.fallback is not None:

@@ -78,7 +78,7 @@ def test_recommended_numbers_are_gated_and_filled_from_cpr():
     plan = p.plan(state(), decision)
     ids = [i for i, _ in plan.decision.ranked]
     assert plan.decision.kind == "recommend" and ids[0] == decision.candidates[2]
-    assert plan.invalid_proposed == 2 and len(ids) == 3 and set(ids) <= set(decision.candidates)
+    assert plan.invalid_ids_proposed == 2 and len(ids) == 3 and set(ids) <= set(decision.candidates)
 
 
 def test_search_reorders_candidates_but_never_adds_off_path_items():
