@@ -22,6 +22,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ from retrieval.ranker import Ranker, RankerConfig
 from retrieval.vector import VectorStore
 
 COMMAND = "concierge eval retrieval"
+_ci = partial(bootstrap_ci, rounds=1000, tails=(2.5, 97.5), empty=(0.0, 0.0))  # 95%, as the reports were made
 POSITIVE = 4.0
 PRIOR_GRID = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9)
 WEIGHT_GRID = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 4.0)
@@ -346,7 +348,7 @@ def run_retrieval_eval(*, movielens: Path, lastfm: Path, embedder: Embedder, dat
         "lastfm": {m: {k: lf[m][k] for k in ("recall@10", "ndcg@10")} for m in ("ranker", "popularity")},
     }
     for m in summary["lastfm"]:
-        summary["lastfm"][m]["ndcg@10_ci95"] = bootstrap_ci(lf[m]["per_user_ndcg@10"], seed=seed, rounds=1000, empty=(0.0, 0.0))
+        summary["lastfm"][m]["ndcg@10_ci95"] = _ci(lf[m]["per_user_ndcg@10"], seed=seed)
     summary["details"] = {"movielens": _strip(ml["stated"]), "movielens_history": _strip(ml["history"]),
                           "lastfm": _strip(lf)}
     return summary
@@ -357,12 +359,12 @@ def _movielens_summary(ml: dict[str, Any], seed: int) -> dict[str, Any]:
     paired per-user gain over popularity (bootstrap CI: "clearly above" means its low end is above 0)."""
     test = ml["test"]
     out = {m: {"recall@20": test[m]["recall@20"], "ndcg@10": test[m]["ndcg@10"],
-               "recall@20_ci95": bootstrap_ci(test[m]["per_user_recall@20"], seed=seed, rounds=1000, empty=(0.0, 0.0))}
+               "recall@20_ci95": _ci(test[m]["per_user_recall@20"], seed=seed)}
            for m in ("keyword", "vector", "hybrid", "popularity")}
     base = test["popularity"]["per_user_recall@20"]
     for m in ("keyword", "vector", "hybrid"):
         gain = [a - b for a, b in zip(test[m]["per_user_recall@20"], base, strict=True)]
-        out[m]["recall@20_gain_over_popularity_ci95"] = bootstrap_ci(gain, seed=seed, rounds=1000, empty=(0.0, 0.0))
+        out[m]["recall@20_gain_over_popularity_ci95"] = _ci(gain, seed=seed)
     return out
 
 

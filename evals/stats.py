@@ -33,19 +33,21 @@ def bootstrap_means(values: Sequence[float] | np.ndarray, rng: np.random.Generat
     return data[resamples(data.size, rng, rounds)].mean(axis=1)
 
 
-def percentile_interval(means: np.ndarray, level: float = 0.95) -> tuple[float, float]:
-    tail = (1 - level) / 2 * 100
-    return (float(np.percentile(means, tail)), float(np.percentile(means, 100 - tail)))
+def percentile_interval(means: np.ndarray, tails: tuple[float, float] = (2.5, 97.5)) -> tuple[float, float]:
+    """The percentiles `tails` of the bootstrap means (95% by default)."""
+    return (float(np.percentile(means, tails[0])), float(np.percentile(means, tails[1])))
 
 
 def bootstrap_ci(values: Sequence[float], *, seed: int = 0, rounds: int = 2000, level: float = 0.95,
+                 tails: tuple[float, float] | None = None,
                  empty: tuple[float, float] = (float("nan"), float("nan"))) -> tuple[float, float]:
-    """Percentile-bootstrap interval of the mean (of paired differences: pairs resampled together); `empty`
-    for no values."""
+    """Percentile-bootstrap interval of the mean (of paired differences: pairs resampled together); `tails`
+    (percentiles) instead of `level` when given; `empty` for no values."""
     d = np.asarray(values, dtype=float)
     if d.size == 0:
         return empty
-    return percentile_interval(bootstrap_means(d, np.random.default_rng(seed), rounds), level)
+    tail = (1 - level) / 2 * 100
+    return percentile_interval(bootstrap_means(d, np.random.default_rng(seed), rounds), tails or (tail, 100 - tail))
 
 
 def wilson_ci(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:

@@ -76,17 +76,8 @@ def ab(
 ) -> None:
     """Paired A/B of two prompt variants: deltas with bootstrap CIs, McNemar, Wilcoxon, cost per success."""
     from conversation.settings import Settings
-    from evals.ab import ABError, check_run, check_variant, parse_variants
 
-    try:
-        variants = parse_variants(variant)
-        for v in variants:
-            check_variant(component.value, v.prompt_id)
-        check_run(component.value, simulator=simulator.value, mode=mode.value)
-        if simulator is Simulator.llm and cases is None:
-            raise ABError("--simulator llm needs --cases FILE (a JSONL cases file)")
-    except ABError as exc:
-        _fail(str(exc))
+    variants = _variants(component, variant, simulator=simulator, mode=mode, cases=cases)
     settings = Settings()
     name = name or re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{component.value}-{variants[0].prompt_id}-vs-"
                                                       f"{variants[1].prompt_id}-{simulator.value}")
@@ -120,6 +111,23 @@ def ab(
         print(jsonlib.dumps(out))
         return
     _print_summary(out)
+
+
+def _variants(component: Component, variant: list[str], *, simulator: Simulator, mode: Mode, cases: Path | None):
+    """The two variants, checked (known prompts, a component the simulator can vary, a cases file) before any
+    model loads."""
+    from evals.ab import ABError, check_run, check_variant, parse_variants
+
+    try:
+        variants = parse_variants(variant)
+        for v in variants:
+            check_variant(component.value, v.prompt_id)
+        check_run(component.value, simulator=simulator.value, mode=mode.value)
+        if simulator is Simulator.llm and cases is None:
+            raise ABError("--simulator llm needs --cases FILE (a JSONL cases file)")
+    except ABError as exc:
+        _fail(str(exc))
+    return variants
 
 
 def _model(settings, cache: Path | None, model_factory: ModelFactory):

@@ -39,43 +39,12 @@ def eval_rule(
 ) -> None:
     """Multi-round success on LastFM / LastFM*: SR@5/10/15, AT, hDCG with 95% CIs (resumable)."""
     from conversation.settings import Settings
-    from evals.rule_eval import TUNED, finished_pairs, load_bench, run_sessions, session_pairs, tune as tune_setup, tuned_setup
-    from evals.rule_report import confidence_intervals, paired_deltas, write_rule_report
-    from evals.rule_sim import rule_metrics
-    from retrieval.catalog import CatalogError
+    from evals.rule_eval import finished_pairs, run_sessions
 
     settings = Settings()
-    try:
-        with err.status(f"loading {dataset.value}, its graph and the ranker"):
-            bench = load_bench(dataset.value, root=data_root, data_dir=settings.data_dir)
-        pairs = session_pairs(bench.catalog, split, limit=limit, seed=seed)
-    except (CatalogError, FileNotFoundError, ValueError) as exc:
-        err.print(f"[bold red]error:[/] {exc}")
-        raise typer.Exit(2) from None
-    tuned_from = "defaults"
-    if tune:
-        setup = _tune(bench, dataset.value, tune_limit, seed, workers, TUNED)
-    else:
-        setup = tuned_setup(dataset.value)
-    if (TUNED / f"rule-{dataset.value}.json").is_file():
-        tuned_from = f"evals/tuned/rule-{dataset.value}.json"
-    model = None
-    if mode is Mode.llm:
-        from agent.llm import LLMError
-        from agent.prompts import PromptError, load_prompt
-
-        try:
-            load_prompt(planner_prompt)
-        except PromptError as exc:
-            err.print(f"[bold red]error:[/] {exc}")
-            raise typer.Exit(2) from None
-
-        try:
-            with err.status("loading the chat model"):
-                model = cached_model(settings, cache, model_factory=model_factory)
-        except LLMError as exc:
-            err.print(f"[bold red]error:[/] {exc}")
-            raise typer.Exit(2) from None
+    bench, pairs = _load(dataset.value, data_root, settings.data_dir, split=split, limit=limit, seed=seed)
+    setup, tuned_from = _setup(bench, dataset.value, tune=tune, tune_limit=tune_limit, seed=seed, workers=workers)
+    model = _model(settings, planner_prompt, cache, model_factory) if mode is Mode.llm else None
     runs = Path(settings.data_dir) / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     model_tag = "" if model is None else f"-{model.name}-{planner_prompt}"
@@ -97,27 +66,84 @@ def eval_rule(
                                on_progress=lambda n: bar.advance(task, n), model=model, mode=mode.value,
                                chunk=100 if model is None else 1, planner_prompt=planner_prompt)
     seconds = (datetime.now(timezone.utc) - started).total_seconds()
-    metrics = rule_metrics(results)
     beside = None
     if mode is Mode.llm:  # graph mode on the very same pairs and openings, for a paired comparison
-        with err.status("graph mode on the same sample"):
-            graph_results = run_sessions(bench, setup, pairs, seed=seed, workers=workers,
-                                         results_file=results_of("graph"), chunk=100)
-        beside = {**rule_metrics(graph_results), "ci95": confidence_intervals(graph_results, seed=seed),
-                  "paired_delta": paired_deltas(results, graph_results, seed=seed)}
+        beside = _graph_beside(bench, setup, pairs, results, seed=seed, workers=workers, results_file=results_of("graph"))
     command = f"concierge eval rule --dataset {dataset.value} --mode {mode.value}" + (
         f" --split {split}" if split != "test" else "") + (f" --limit {limit}" if limit else "") + (
         f" --seed {seed}" if seed else "") + (
         f" --planner-prompt {planner_prompt}" if mode is Mode.llm and planner_prompt != "planner.v3" else "")
     out = {"command": command, "date": started.isoformat(timespec="seconds"), "dataset": dataset.value,
            "mode": mode.value, "split": split, "limit": limit, "seed": seed, "workers": workers or "auto",
-           "seconds": seconds, "resumed_sessions": resumed, **metrics, "ci95": confidence_intervals(results, seed=seed), "setup": asdict(setup),
-           "tuned_from": tuned_from,
-           "planner_prompt": planner_prompt if mode is Mode.llm else None,
-           "cache": model.cache.stats() if model is not None and hasattr(model, "cache") else None,
-           "graph_same_sample": beside}
-    path = write_rule_report(out, report or Path("reports") / f"rule-{dataset.value}-{mode.value}.md")
-    if json:
+           "seconds": seconds, "resumed_sessions": resumed}
+    _finish(out, results, seed=seed, setup=setup, tuned_from=tuned_from, model=model, beside=beside,
+            planner_prompt=planner_prompt if mode is Mode.llm else None,
+            report=report or Path("reports") / f"rule-{dataset.value}-{mode.value}.md", as_json=json)
+
+
+def _load(dataset: str, data_root: Path, data_dir: Path, *, split: str, limit: int | None, seed: int):
+    from evals.rule_eval import load_bench, session_pairs
+    from retrieval.catalog import CatalogError
+
+    try:
+        with err.status(f"loading {dataset}, its graph and the ranker"):
+            bench = load_bench(dataset, root=data_root, data_dir=data_dir)
+        return bench, session_pairs(bench.catalog, split, limit=limit, seed=seed)
+    except (CatalogError, FileNotFoundError, ValueError) as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+
+
+def _setup(bench, dataset: str, *, tune: bool, tune_limit: int, seed: int, workers: int):
+    """The policy knobs (tuned now, or as tuned before) and where they came from."""
+    from evals.rule_eval import TUNED, tuned_setup
+
+    setup = _tune(bench, dataset, tune_limit, seed, workers, TUNED) if tune else tuned_setup(dataset)
+    tuned_from = f"evals/tuned/rule-{dataset}.json" if (TUNED / f"rule-{dataset}.json").is_file() else "defaults"
+    return setup, tuned_from
+
+
+def _model(settings, planner_prompt: str, cache: Path | None, model_factory: ModelFactory):
+    from agent.llm import LLMError
+    from agent.prompts import PromptError, load_prompt
+
+    try:
+        load_prompt(planner_prompt)
+    except PromptError as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    try:
+        with err.status("loading the chat model"):
+            return cached_model(settings, cache, model_factory=model_factory)
+    except LLMError as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+
+
+def _graph_beside(bench, setup, pairs, results, *, seed: int, workers: int, results_file: Path) -> dict:
+    from evals.rule_eval import run_sessions
+    from evals.rule_report import confidence_intervals, paired_deltas
+    from evals.rule_sim import rule_metrics
+
+    with err.status("graph mode on the same sample"):
+        graph_results = run_sessions(bench, setup, pairs, seed=seed, workers=workers, results_file=results_file,
+                                     chunk=100)
+    return {**rule_metrics(graph_results), "ci95": confidence_intervals(graph_results, seed=seed),
+            "paired_delta": paired_deltas(results, graph_results, seed=seed)}
+
+
+def _finish(out: dict, results, *, seed: int, setup, tuned_from: str, model, beside, planner_prompt: str | None,
+            report: Path, as_json: bool) -> None:
+    from evals.rule_report import confidence_intervals, write_rule_report
+    from evals.rule_sim import rule_metrics
+
+    metrics = rule_metrics(results)
+    out.update({**metrics, "ci95": confidence_intervals(results, seed=seed), "setup": asdict(setup),
+                "tuned_from": tuned_from, "planner_prompt": planner_prompt,
+                "cache": model.cache.stats() if model is not None and hasattr(model, "cache") else None,
+                "graph_same_sample": beside})
+    path = write_rule_report(out, report)
+    if as_json:
         print(jsonlib.dumps({**out, "report": str(path)}))
         return
     err.print(f"SR@5 {metrics['sr5']:.4f}  SR@10 {metrics['sr10']:.4f}  SR@15 {metrics['sr15']:.4f}  "
