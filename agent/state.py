@@ -51,7 +51,8 @@ class ConvState(BaseModel):
 class Recommendation(BaseModel):
     item_id: str
     title: str
-    reason: str
+    reason: str  # the reasons as one line ("; "-joined), for plain-text clients
+    reasons: list[str] = Field(default_factory=list)  # the same reasons one by one: what UIs render
     score: float = 0.0
 
 
@@ -106,5 +107,6 @@ class TurnResult(BaseModel):
     session_id: str
     turn: int
     action: Action
-    text: str
+    text: str  # the lead, then the recommended items as a plain-text list
     trace: Trace
+    lead: str = ""  # the lead sentence alone: what UIs show above the items

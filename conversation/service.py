@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 
 from agent.llm import ChatModel, TokenCallback
-from agent.policy import CPRPolicy, PolicyConfig, Scorer, template_reason
+from agent.policy import CPRPolicy, PolicyConfig, Scorer, template_reason, template_reasons
 from agent.prompts import load_prompt
 from agent.planner import LLMPlanner, PlannerConfig
 from agent.reply import phrase
@@ -198,7 +198,13 @@ class ConversationService:
             _record(state, action, decision.candidates, reply_text)
             self.store.put(state)
             trace.latency_s = time.perf_counter() - started
-            return TurnResult(session_id=session_id, turn=state.turn, action=action, text=reply_text, trace=trace)
+            return TurnResult(session_id=session_id, turn=state.turn, action=action, text=reply_text, trace=trace,
+                              lead=lead)
+
+    def _reason_list(self, item_id: str, reason: str, state: ConvState) -> list[str]:
+        """The reasons one by one: the template's parts, or the LLM's one reason as written."""
+        parts = template_reasons(self.catalog, item_id, state)
+        return parts if reason == "; ".join(parts) else [reason]
 
     def _action(self, decision, state: ConvState, trace: Trace) -> Action:
         if decision.kind == "ask":
@@ -221,7 +227,7 @@ class ConversationService:
                 trace.degraded = True
         items = [
             Recommendation(item_id=item_id, title=self.catalog.items[item_id].title, reason=reasons[item_id],
-                           score=round(score, 4))
+                           reasons=self._reason_list(item_id, reasons[item_id], state), score=round(score, 4))
             for item_id, score in ranked
         ]
         return Action(kind="recommend", items=items)
