@@ -69,16 +69,21 @@ def eval_rule(
     beside = None
     if mode is Mode.llm:  # graph mode on the very same pairs and openings, for a paired comparison
         beside = _graph_beside(bench, setup, pairs, results, seed=seed, workers=workers, results_file=results_of("graph"))
-    command = f"concierge eval rule --dataset {dataset.value} --mode {mode.value}" + (
-        f" --split {split}" if split != "test" else "") + (f" --limit {limit}" if limit else "") + (
-        f" --seed {seed}" if seed else "") + (
-        f" --planner-prompt {planner_prompt}" if mode is Mode.llm and planner_prompt != "planner.v3" else "")
-    out = {"command": command, "date": started.isoformat(timespec="seconds"), "dataset": dataset.value,
+    out = {"command": _command(dataset, mode, split=split, limit=limit, seed=seed, planner_prompt=planner_prompt),
+           "date": started.isoformat(timespec="seconds"), "dataset": dataset.value,
            "mode": mode.value, "split": split, "limit": limit, "seed": seed, "workers": workers or "auto",
            "seconds": seconds, "resumed_sessions": resumed}
     _finish(out, results, seed=seed, setup=setup, tuned_from=tuned_from, model=model, beside=beside,
             planner_prompt=planner_prompt if mode is Mode.llm else None,
             report=report or Path("reports") / f"rule-{dataset.value}-{mode.value}.md", as_json=json)
+
+
+def _command(dataset: Dataset, mode: Mode, *, split: str, limit: int | None, seed: int, planner_prompt: str) -> str:
+    """The command that reproduces the run (options at their defaults left out)."""
+    return f"concierge eval rule --dataset {dataset.value} --mode {mode.value}" + (
+        f" --split {split}" if split != "test" else "") + (f" --limit {limit}" if limit else "") + (
+        f" --seed {seed}" if seed else "") + (
+        f" --planner-prompt {planner_prompt}" if mode is Mode.llm and planner_prompt != "planner.v3" else "")
 
 
 def _load(dataset: str, data_root: Path, data_dir: Path, *, split: str, limit: int | None, seed: int):
