@@ -20,7 +20,7 @@ from agent.llm import ChatModel
 from agent.policy import Decision
 from agent.prompts import PromptTemplate
 from agent.step import llm_step
-from conversation.state import ConvState, LLMCallTrace, ToolCallTrace
+from agent.state import ConvState, LLMCallTrace, ToolCallTrace
 from retrieval.catalog import Catalog
 
 
@@ -39,7 +39,7 @@ class Plan:
     llm_calls: list[LLMCallTrace] = field(default_factory=list)
     tool_calls: list[ToolCallTrace] = field(default_factory=list)
     fallback: str | None = None
-    invalid_proposed: int = 0
+    invalid_ids_proposed: int = 0  # ids the LLM named that the candidate gate removed
 
 
 class PlannerChoice(BaseModel):
@@ -150,7 +150,7 @@ class LLMPlanner:
                     invalid += 1
                 else:
                     picked.append(shown[index])
-            plan.invalid_proposed += invalid
+            plan.invalid_ids_proposed += invalid
             picked = picked[: self.config.max_picks]
             scores = dict(decision.ranked)
             rest = [i for i in candidates if i not in picked]

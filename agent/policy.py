@@ -15,7 +15,7 @@ from typing import Literal, Protocol
 import numpy as np
 
 from agent.graph import PEOPLE_TYPES, ItemAttributeGraph
-from conversation.state import Attr, ConvState
+from agent.state import Attr, ConvState
 from retrieval.catalog import Catalog
 
 ASK_TYPES = ("genre", "category", "decade", "tag")
@@ -211,7 +211,12 @@ class CPRPolicy:
 
 
 def template_reason(catalog: Catalog, item_id: str, state: ConvState) -> str:
-    """A reason grounded only in the item's own attributes, what the user asked for first."""
+    """The template reasons as one line."""
+    return "; ".join(template_reasons(catalog, item_id, state))
+
+
+def template_reasons(catalog: Catalog, item_id: str, state: ConvState) -> list[str]:
+    """Reasons grounded only in the item's own attributes, what the user asked for first."""
     item = catalog.items[item_id]
     matched = [a.value for a in state.accepted if a.value in item.attributes.get(a.type, ())]
     parts = []
@@ -230,7 +235,7 @@ def template_reason(catalog: Catalog, item_id: str, state: ConvState) -> str:
     tags = [t for t in item.attributes.get("tag", []) if t not in matched][:3]
     if tags:
         parts.append("tagged " + ", ".join(tags))
-    return "; ".join(parts) if parts else "popular in the catalog"
+    return parts or ["popular in the catalog"]
 
 
 def _anchor_reason(catalog: Catalog, item, state: ConvState) -> tuple[str, list[str]]:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from agent.llm import ChatModel, TokenCallback
 from agent.prompts import PromptTemplate
 from agent.step import llm_step
-from conversation.state import Action, ConvState, LLMCallTrace
+from agent.state import Action, ConvState, LLMCallTrace
 
 MAX_CHARS = 320
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")

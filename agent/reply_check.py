@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from conversation.state import Action, ConvState
+from agent.state import Action, ConvState
 
 KINDS = ("voice", "foreign_title", "contradiction", "unsupported_attribute", "invented_fact")
 _WORD = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")

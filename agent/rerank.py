@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field, StrictInt
 from agent.llm import ChatModel
 from agent.prompts import PromptTemplate
 from agent.step import Fallback, llm_step
-from conversation.state import ConvState, LLMCallTrace
+from agent.state import ConvState, LLMCallTrace
 from retrieval.catalog import Catalog
 
 MAX_ATTRIBUTES_SHOWN = 8
@@ -41,7 +41,7 @@ class Reranked:
     ids: list[str]
     reasons: dict[str, str]
     cited: dict[str, list[str]] = field(default_factory=dict)
-    proposed_invalid: int = 0  # numbers outside the candidates, or repeated
+    invalid_ids_proposed: int = 0  # numbers outside the candidates, or repeated
     cites_dropped: int = 0  # cited attributes the item does not have
     fallback: str | None = None
     trace: LLMCallTrace | None = None
@@ -127,11 +127,11 @@ def rerank(
         cited[item_id] = good
     if not order:
         default.fallback = str(Fallback("rerank", "no valid candidate named"))
-        default.trace, default.proposed_invalid = trace, invalid
+        default.trace, default.invalid_ids_proposed = trace, invalid
         return default
     fused = fuse(order, pool, config)[: config.keep]
     return Reranked(ids=fused, reasons={i: reasons.get(i) or fallback_reason(i) for i in fused}, cited=cited,
-                    proposed_invalid=invalid, cites_dropped=dropped, trace=trace)
+                    invalid_ids_proposed=invalid, cites_dropped=dropped, trace=trace)
 
 
 def fuse(llm_order: Sequence[str], ranker_order: Sequence[str], config: RerankConfig) -> list[str]:

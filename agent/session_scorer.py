@@ -25,7 +25,7 @@ from agent.graph import ItemAttributeGraph
 from agent.policy import PopularityScorer
 import time
 
-from conversation.state import ConvState, ToolCallTrace
+from agent.state import ConvState, ToolCallTrace
 from retrieval.catalog import Catalog
 from retrieval.ranker import Ranker
 

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from agent.llm import ChatModel, ChatReply, LLMError, Message, TokenCallback
 from agent.prompts import PromptTemplate
-from conversation.state import LLMCallTrace
+from agent.state import LLMCallTrace
 
 T = TypeVar("T")
 

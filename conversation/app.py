@@ -7,9 +7,11 @@ from agent.policy import PolicyConfig
 from conversation.parts import build_parts
 from conversation.service import ConversationService, ServiceConfig
 from conversation.settings import Settings
-from conversation.store import SessionStore, open_store
+from conversation.store import SessionStore
+from conversation.stores import open_store
 from retrieval.catalog import Catalog
 from retrieval.embeddings import Embedder
+from retrieval.vector import ProgressFactory
 
 
 def service_config(settings: Settings, *, max_questions: int | None = None) -> ServiceConfig:
@@ -18,7 +20,7 @@ def service_config(settings: Settings, *, max_questions: int | None = None) -> S
         recommend_below=settings.recommend_below,
         list_size=settings.list_size,
     )
-    return ServiceConfig(policy=policy, llm_timeout_s=settings.llm_timeout_s,
+    return ServiceConfig(policy=policy, llm_timeout_s=settings.llm_timeout_s, llm_max_tokens=settings.reply_max_tokens,
                          rerank_prompt=settings.rerank_prompt if settings.rerank_with_llm else None,
                          mode=settings.mode, phrase=settings.phrase_with_llm)
 
@@ -45,7 +47,7 @@ def build_service(
     max_questions: int | None = None,
     store: SessionStore | None = None,
     embedder: Embedder | None = None,
-    progress: bool = False,
+    progress: ProgressFactory | None = None,
     config: ServiceConfig | None = None,
 ) -> ConversationService:
     """The whole agent over the configured catalog and chat model (either may be injected): reader,

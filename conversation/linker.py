@@ -11,7 +11,7 @@ from typing import Literal
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from conversation.sentiment import Sentiment, sentiment_of
-from conversation.state import Attr
+from agent.state import Attr
 from retrieval.catalog import Catalog
 
 PERSON_TYPES = frozenset({"director", "actor", "actress", "star", "writer", "cast", "artist", "author", "composer",

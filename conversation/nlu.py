@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, Field
 
-from conversation.state import Attr, ConvState
+from agent.state import Attr, ConvState
 from retrieval.catalog import Catalog
 
 MAX_NGRAM = 4

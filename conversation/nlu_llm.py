@@ -19,7 +19,7 @@ from agent.llm import ChatModel
 from agent.prompts import PromptTemplate
 from agent.step import llm_step
 from conversation.nlu import Lexicon, Understanding, has_negation, understand
-from conversation.state import Attr, ConvState, LLMCallTrace
+from agent.state import Attr, ConvState, LLMCallTrace
 from retrieval.embeddings import Embedder
 
 MAX_ITEMS = 5

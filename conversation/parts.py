@@ -16,7 +16,7 @@ from retrieval.catalog import Catalog
 from retrieval.embeddings import Embedder
 from retrieval.indexes import Indexes, open_indexes
 from retrieval.ranker import RankerError
-from retrieval.vector import VectorStoreError
+from retrieval.vector import ProgressFactory, VectorStoreError
 
 BUILD_WAIT_S = 900.0
 
@@ -44,7 +44,8 @@ def default_embedder(settings: Settings) -> Embedder:
     return SentenceTransformerEmbedder(settings.embedding_model_path)
 
 
-def reopen_indexes(catalog: Catalog, data_dir: Path, embedder: Embedder, *, progress: bool = False) -> Indexes:
+def reopen_indexes(catalog: Catalog, data_dir: Path, embedder: Embedder, *,
+                   progress: ProgressFactory | None = None) -> Indexes:
     """The indexes `concierge setup` built, opened read-only (several workers may share them); built
     first, once, when missing or made for another version of the catalog."""
     try:
@@ -62,7 +63,7 @@ def reopen_indexes(catalog: Catalog, data_dir: Path, embedder: Embedder, *, prog
 
 
 def build_parts(settings: Settings, catalog: Catalog, *, model: ChatModel | None,
-                embedder: Embedder | None = None, progress: bool = False) -> AgentParts:
+                embedder: Embedder | None = None, progress: ProgressFactory | None = None) -> AgentParts:
     """Every part the settings turn on (all of them by default)."""
     timings: dict[str, float] = {}
     mark = time.perf_counter()

@@ -20,7 +20,7 @@ from agent.llm import ChatModel
 from agent.prompts import PromptTemplate
 from conversation.nlu import Lexicon, Understanding, understand
 from conversation.nlu_llm import AttributeShortlist, needs_llm, read_message
-from conversation.state import ConvState, LLMCallTrace
+from agent.state import ConvState, LLMCallTrace
 from conversation.translate import Translator, is_english
 
 # French/Italian elided articles and prepositions: "d'horreur", "dell'orrore", "l'azione".

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 
 from agent.llm import ChatModel, TokenCallback
-from agent.policy import CPRPolicy, PolicyConfig, Scorer, template_reason
+from agent.policy import CPRPolicy, PolicyConfig, Scorer, template_reason, template_reasons
 from agent.prompts import load_prompt
 from agent.planner import LLMPlanner, PlannerConfig
 from agent.reply import phrase
@@ -15,7 +15,7 @@ from agent.reply_check import check_lead
 from agent.rerank import RerankConfig, rerank
 from conversation.nlu import Lexicon, Understanding, understand
 from conversation.linker import mask_mentions
-from conversation.state import Action, ChatTurn, ConvState, LLMCallTrace, Recommendation, Trace, TurnResult
+from agent.state import Action, ChatTurn, ConvState, LLMCallTrace, Recommendation, Trace, TurnResult
 from conversation.store import InMemorySessionStore, SessionStore, UnknownSession
 from conversation.wishes import wish_query
 from retrieval.catalog import Catalog
@@ -70,6 +70,9 @@ class ConversationService:
         self.rerank_prompt = load_prompt(self.config.rerank_prompt) if self.config.rerank_prompt else None
         if self.config.mode not in ("graph", "llm"):
             raise ValueError(f"mode must be 'graph' or 'llm', not {self.config.mode!r}")
+        if self.config.mode == "llm" and model is None:
+            raise ValueError("mode 'llm' (CONCIERGE_MODE=llm) needs a chat model, and none was given "
+                             "(CONCIERGE_LLM_BACKEND, or --backend none): set CONCIERGE_MODE=graph or configure a model")
         self.planner = None
         if self.config.mode == "llm" and model is not None:
             self.planner = LLMPlanner(model, load_prompt(self.config.planner_prompt), catalog, tools=tools,
@@ -180,7 +183,7 @@ class ConversationService:
                 decision = plan.decision
                 trace.llm_calls.extend(plan.llm_calls)
                 trace.tool_calls.extend(plan.tool_calls)
-                trace.invalid_ids_proposed += plan.invalid_proposed
+                trace.invalid_ids_proposed += plan.invalid_ids_proposed
                 if plan.fallback is not None:
                     trace.fallbacks.append(plan.fallback)
                     trace.degraded = True
@@ -212,7 +215,13 @@ class ConversationService:
             _record(state, action, decision.candidates, reply_text)
             self.store.put(state)
             trace.latency_s = time.perf_counter() - started
-            return TurnResult(session_id=session_id, turn=state.turn, action=action, text=reply_text, trace=trace)
+            return TurnResult(session_id=session_id, turn=state.turn, action=action, text=reply_text, trace=trace,
+                              lead=lead)
+
+    def _reason_list(self, item_id: str, reason: str, state: ConvState) -> list[str]:
+        """The reasons one by one: the template's parts, or the LLM's one reason as written."""
+        parts = template_reasons(self.catalog, item_id, state)
+        return parts if reason == "; ".join(parts) else [reason]
 
     def _lead_check(self, action: Action, state: ConvState):
         """What a recommendation lead may say, from the listed items' real attributes (agent/reply_check.py)."""
@@ -242,7 +251,7 @@ class ConversationService:
             scores = dict(pool)
             ranked = [(item_id, scores[item_id]) for item_id in out.ids]
             reasons = out.reasons
-            trace.invalid_ids_proposed += out.proposed_invalid
+            trace.invalid_ids_proposed += out.invalid_ids_proposed
             if out.trace is not None:
                 trace.llm_calls.append(out.trace)
             if out.fallback is not None:
@@ -250,7 +259,7 @@ class ConversationService:
                 trace.degraded = True
         items = [
             Recommendation(item_id=item_id, title=self.catalog.items[item_id].title, reason=reasons[item_id],
-                           score=round(score, 4))
+                           reasons=self._reason_list(item_id, reasons[item_id], state), score=round(score, 4))
             for item_id, score in ranked
         ]
         return Action(kind="recommend", items=items)

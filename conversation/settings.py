@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_CATALOG = Path("data/movielens-latest-small")
@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     llm_context: int = Field(4096, ge=512, le=131072, description="Context window (tokens) for the local model.")
     llm_timeout_s: float = Field(30.0, gt=0, description="Deadline for one LLM call; past it the turn degrades.")
     llm_max_tokens: int = Field(160, ge=8, le=4096, description="Default cap on generated tokens per call.")
+    reply_max_tokens: int = Field(40, ge=8, le=4096, description=(
+        "Cap on the tokens of the reply's lead sentence (one short sentence; at most llm_max_tokens)."))
 
     openai_base_url: str | None = Field(None, description="Base URL of an OpenAI-compatible API (None: api.openai.com).")
     openai_api_key: SecretStr | None = Field(None, description="API key for the OpenAI-compatible endpoint.")
@@ -96,6 +98,14 @@ class Settings(BaseSettings):
     rate_session_per_min: float = Field(30.0, gt=0, description="Messages per minute one session may send.")
     rate_session_burst: int = Field(8, ge=1, description="Messages one session may send at once before the rate applies.")
     web_ui: bool = Field(True, description="Serve /widget.js, /demo and the Gradio UI at /ui next to the API.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.reply_max_tokens > self.llm_max_tokens:
+            raise ValueError(f"reply_max_tokens ({self.reply_max_tokens}, CONCIERGE_REPLY_MAX_TOKENS) is above "
+                             f"llm_max_tokens ({self.llm_max_tokens}, CONCIERGE_LLM_MAX_TOKENS); lower the first "
+                             "or raise the second")
+        return self
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -11,7 +11,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Protocol
 
-from conversation.state import ConvState
+from agent.state import ConvState
 
 DEFAULT_LOCK_WAIT_S = 120.0
 
@@ -139,29 +139,3 @@ class SqliteSessionStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
-
-
-def open_store(spec: str, *, data_dir: Path, ttl_s: int, lock_wait_s: float = DEFAULT_LOCK_WAIT_S) -> SessionStore:
-    """A store from a setting: "memory", "sqlite" (<data_dir>/sessions.sqlite3), "sqlite:///path", "redis://...".
-
-    Sessions idle for longer than `ttl_s` are forgotten (Redis expires them; SQLite deletes them).
-    """
-    if spec == "memory":
-        return InMemorySessionStore(lock_wait_s=lock_wait_s)
-    if spec == "sqlite":
-        return SqliteSessionStore(data_dir / "sessions.sqlite3", ttl_s=ttl_s, lock_wait_s=lock_wait_s)
-    if spec.startswith("sqlite:///"):
-        return SqliteSessionStore(spec.removeprefix("sqlite:///"), ttl_s=ttl_s, lock_wait_s=lock_wait_s)
-    if spec.startswith(("redis://", "rediss://", "unix://")):
-        from conversation.store_redis import RedisSessionStore
-
-        # The lock's expiry must outlast the slowest turn, which the wait (the API's deadline) bounds.
-        return RedisSessionStore(spec, ttl_s=ttl_s, lock_wait_s=lock_wait_s, lock_timeout_s=max(300.0, 2 * lock_wait_s))
-    raise ValueError(
-        f"session_store must be 'memory', 'sqlite', 'sqlite:///<path>' or 'redis://host:port/db', not {spec!r}"
-    )
-
-
-def is_shared(spec: str) -> bool:
-    """True if several server processes can share this store (and its turn locks)."""
-    return spec.startswith(("redis://", "rediss://", "unix://"))

@@ -9,7 +9,7 @@ from contextlib import AbstractContextManager, contextmanager
 import redis
 from redis.exceptions import LockNotOwnedError
 
-from conversation.state import ConvState
+from agent.state import ConvState
 from conversation.store import DEFAULT_LOCK_WAIT_S, SessionBusy
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from agent.llm import ChatModel, LLMError
 from agent.prompts import PromptTemplate
-from conversation.state import LLMCallTrace
+from agent.state import LLMCallTrace
 
 # English words that requests are made of and that are not words of the other major European languages
 # ("a", "i", "in", "is", "me", "no", "on", "to" and "film" are); they outweigh langid's doubt on short messages.

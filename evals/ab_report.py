@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from evals.ab_stats import cost_per_success, mcnemar, paired_delta, success_by_turn, wilcoxon
+from evals.stats import cost_per_success, mcnemar, paired_delta, success_by_turn, wilcoxon
 
 # Per-session metrics compared, in report order; those missing from the records are skipped.
 RULE_METRICS = ("success", "turns", "hdcg", "tokens", "latency_s", "llm_calls", "fallbacks", "invalid_shown")

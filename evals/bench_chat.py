@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from conversation.service import ConversationService
-from conversation.state import TurnResult
+from agent.state import TurnResult
 from evals.bench_serve import percentile
 
 COMMAND = "concierge bench chat"

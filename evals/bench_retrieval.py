@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from evals.progress import progress_bar
 from retrieval.catalog import Catalog, Item
 from retrieval.embeddings import Embedder
 from retrieval.hybrid import FusionConfig, HybridSearcher
@@ -58,7 +59,7 @@ def base_material(data_dir: Path, catalog: Catalog, embedder: Embedder, *, progr
     """The real catalog and its real vectors (from the vector store under data_dir, built if missing)."""
     folder = data_dir / "indexes" / f"bench-base-{catalog.name}" / f"vectors-{embedder.name}"
     with VectorStore(folder, embedder) as store:
-        store.ensure(catalog, progress=progress)
+        store.ensure(catalog, progress=progress_bar if progress else None)
         vectors = np.asarray(store.vectors, dtype=np.float32)
         order = [store.row_of[i] for i in catalog.items]
     return catalog, vectors[order]
@@ -277,7 +278,7 @@ def run_retrieval_bench(sizes: list[int], *, catalog: Path, data_dir: Path, quer
     rerun resumes where it stopped unless `fresh`)."""
     from retrieval.embeddings import SentenceTransformerEmbedder
     from retrieval.loaders import load_catalog
-    from retrieval.vector import progress_bar
+
 
     out_dir = Path(data_dir) / "bench"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -286,7 +287,7 @@ def run_retrieval_bench(sizes: list[int], *, catalog: Path, data_dir: Path, quer
                               "machine_at_start": machine(), "noise_std": NOISE, "queries": queries,
                               "base_items": base_items,
                               "chroma_max": chroma_max}
-    with progress_bar(True, "retrieval bench", len(sizes) + 2) as advance:
+    with progress_bar(len(sizes) + 2, "retrieval bench") as advance:
         embedder = SentenceTransformerEmbedder(embedding_model_path)
         base, base_vectors = base_material(Path(data_dir), base_subset(load_catalog(catalog), base_items), embedder,
                                            progress=True)

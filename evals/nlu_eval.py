@@ -17,7 +17,7 @@ from typing import Any
 from conversation.nlu import Lexicon, Understanding, understand
 from conversation.nlu_llm import MAX_PICKS, MIN_SIMILARITY, VERIFY_RANK, AttributeShortlist, combine, llm_extract, needs_llm
 from conversation.reader import MessageReader
-from conversation.state import Attr, ConvState
+from agent.state import Attr, ConvState
 from retrieval.catalog import Catalog
 
 LABELLED = Path(__file__).resolve().parent / "data" / "nlu-labelled.jsonl"

@@ -22,21 +22,24 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from evals.metrics import ndcg_at_k, recall_at_k
+from evals.progress import progress_bar
+from evals.stats import bootstrap_ci
 from retrieval.catalog import Catalog, Item
 from retrieval.embeddings import Embedder
 from retrieval.hybrid import FusionConfig, HybridSearcher, prior_rerank, rrf_fuse
 from retrieval.keywords import KeywordIndex
 from retrieval.loaders import load_catalog
 from retrieval.ranker import Ranker, RankerConfig
-from retrieval.vector import VectorStore, progress_bar
+from retrieval.vector import VectorStore
 
 COMMAND = "concierge eval retrieval"
+_ci = partial(bootstrap_ci, rounds=1000, tails=(2.5, 97.5), empty=(0.0, 0.0))  # 95%, as the reports were made
 POSITIVE = 4.0
 PRIOR_GRID = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9)
 WEIGHT_GRID = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 4.0)
@@ -201,7 +204,7 @@ def evaluate_movielens(catalog: Catalog, folder: Path, embedder: Embedder, *, da
     clean, cases, popularity, counts = movielens_cases(catalog, folder, seed=seed, protocol=protocol)
     started = time.perf_counter()
     # Same cleaned catalog for both protocols, so the second protocol's ensure embeds nothing.
-    build = store.ensure(clean, progress=progress)
+    build = store.ensure(clean, progress=progress_bar if progress else None)
     searcher = HybridSearcher(clean, KeywordIndex.build(clean), store, popularity=counts)
     pools = _pools(searcher, cases, progress, f"MovieLens {protocol}-protocol users")
     valid = [n for n, c in enumerate(cases) if c.split == "valid"]
@@ -247,7 +250,7 @@ def _pools(searcher: HybridSearcher, cases: Sequence[ColdStartCase], progress: b
     """Per user, each retriever's candidate pool with its raw scores (BM25, cosine), before any prior."""
     raw = FusionConfig(keyword_prior=0.0, vector_prior=0.0)
     pools: Pools = {"keyword": [], "vector": []}
-    with progress_bar(progress, label, len(cases)) as advance:
+    with progress_bar(len(cases), label, show=progress) as advance:
         for case in cases:
             for mode in ("keyword", "vector"):
                 hits = searcher.search(case.keywords, k=raw.pool, mode=mode, exclude_ids=case.exclude, fusion=raw)
@@ -301,7 +304,7 @@ def evaluate_lastfm(catalog: Catalog, *, progress: bool = True) -> dict[str, Any
     train, valid, test = (_grouped(catalog.splits[s]) for s in ("train", "valid", "test"))
     grid = []
     models: dict[float, Ranker] = {}
-    with progress_bar(progress, "LastFM ranker: l2 grid on valid", len(L2_GRID)) as advance:
+    with progress_bar(len(L2_GRID), "LastFM ranker: l2 grid on valid", show=progress) as advance:
         for l2 in L2_GRID:
             model = Ranker.train(catalog, interactions=catalog.splits["train"], config=RankerConfig(l2=l2))
             models[l2] = model
@@ -327,16 +330,6 @@ def evaluate_lastfm(catalog: Catalog, *, progress: bool = True) -> dict[str, Any
     return out
 
 
-def bootstrap_ci(values: Sequence[float], *, seed: int = 0, rounds: int = 1000) -> tuple[float, float]:
-    """95% percentile bootstrap interval of the mean."""
-    data = np.asarray(values, dtype=np.float64)
-    if len(data) == 0:
-        return (0.0, 0.0)
-    rng = np.random.default_rng(seed)
-    means = data[rng.integers(0, len(data), size=(rounds, len(data)))].mean(axis=1)
-    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
-
-
 def run_retrieval_eval(*, movielens: Path, lastfm: Path, embedder: Embedder, data_dir: Path, seed: int = 0,
                        progress: bool = True, lastfm_catalog: Catalog | None = None) -> dict[str, Any]:
     """Both evaluations; the JSON document (movielens.* "stated", movielens_history.*, lastfm.*).
@@ -355,7 +348,7 @@ def run_retrieval_eval(*, movielens: Path, lastfm: Path, embedder: Embedder, dat
         "lastfm": {m: {k: lf[m][k] for k in ("recall@10", "ndcg@10")} for m in ("ranker", "popularity")},
     }
     for m in summary["lastfm"]:
-        summary["lastfm"][m]["ndcg@10_ci95"] = bootstrap_ci(lf[m]["per_user_ndcg@10"], seed=seed)
+        summary["lastfm"][m]["ndcg@10_ci95"] = _ci(lf[m]["per_user_ndcg@10"], seed=seed)
     summary["details"] = {"movielens": _strip(ml["stated"]), "movielens_history": _strip(ml["history"]),
                           "lastfm": _strip(lf)}
     return summary
@@ -366,12 +359,12 @@ def _movielens_summary(ml: dict[str, Any], seed: int) -> dict[str, Any]:
     paired per-user gain over popularity (bootstrap CI: "clearly above" means its low end is above 0)."""
     test = ml["test"]
     out = {m: {"recall@20": test[m]["recall@20"], "ndcg@10": test[m]["ndcg@10"],
-               "recall@20_ci95": bootstrap_ci(test[m]["per_user_recall@20"], seed=seed)}
+               "recall@20_ci95": _ci(test[m]["per_user_recall@20"], seed=seed)}
            for m in ("keyword", "vector", "hybrid", "popularity")}
     base = test["popularity"]["per_user_recall@20"]
     for m in ("keyword", "vector", "hybrid"):
         gain = [a - b for a, b in zip(test[m]["per_user_recall@20"], base, strict=True)]
-        out[m]["recall@20_gain_over_popularity_ci95"] = bootstrap_ci(gain, seed=seed)
+        out[m]["recall@20_gain_over_popularity_ci95"] = _ci(gain, seed=seed)
     return out
 
 

@@ -151,7 +151,7 @@ def run_sessions(bench: Bench, setup: RuleSetup, pairs: Sequence[tuple[str, str]
     finally:
         if sink is not None:
             sink.close()
-    return [SessionResult(**done[p]) for p in pairs]
+    return [SessionResult.from_row(done[p]) for p in pairs]
 
 
 def _finished(results_file: Path | None) -> dict[tuple[str, str], dict]:

@@ -15,7 +15,8 @@ from dataclasses import asdict, dataclass, field
 
 from conversation.nlu import Understanding
 from conversation.service import ConversationService
-from conversation.state import Attr
+from agent.state import Attr
+from retrieval.catalog import item_attrs
 
 MAX_TURNS = 14  # UNICORN's environment: the opening is step 1 of 15
 LIST_SIZE = 10
@@ -34,7 +35,7 @@ class SessionResult:
     fallbacks: int
     llm_turns: int
     invalid_shown: int
-    invalid_proposed: int
+    invalid_ids_proposed: int  # the one name of this counter, as in Trace and the reports
     latency_s: float
     llm_calls: int = 0
     tokens: int = 0  # prompt + completion tokens of the session's LLM calls
@@ -42,6 +43,14 @@ class SessionResult:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_row(cls, row: dict) -> SessionResult:
+        """A saved row; rows written before the counter got its one name call it `invalid_proposed`."""
+        row = dict(row)
+        if "invalid_proposed" in row:
+            row["invalid_ids_proposed"] = row.pop("invalid_proposed")
+        return cls(**row)
 
 
 def hdcg(turn: int, rank: int) -> float:
@@ -77,7 +86,7 @@ def run_session(service: ConversationService, *, user: str, target: str, target_
             for kind in trace.fallbacks:
                 kind = kind.split(" (")[0][:80]
                 result.fallback_kinds[kind] = result.fallback_kinds.get(kind, 0) + 1
-            result.invalid_proposed += trace.invalid_ids_proposed
+            result.invalid_ids_proposed += trace.invalid_ids_proposed
             action = reply.action
             if action.kind == "ask" and action.attribute is not None:
                 result.asks += 1
@@ -107,7 +116,7 @@ def _valid(service: ConversationService, item_id: str, accepted: set[Attr], reje
     item = service.catalog.items.get(item_id)
     if item is None or item_id in shown:
         return False
-    has = {Attr(type=k, value=v) for k, values in item.attributes.items() for v in values}
+    has = item_attrs(item)
     return accepted <= has and not (rejected & has)
 
 
@@ -130,7 +139,7 @@ def rule_metrics(results: Sequence[SessionResult], *, max_turns: int = MAX_TURNS
         "hdcg": sum(hdcg(r.turn, r.rank) if r.success else 0.0 for r in results) / n,
         "fallback_rate": sum(r.fallbacks for r in results) / max(turns, 1),
         "invalid_ids_shown": sum(r.invalid_shown for r in results),
-        "invalid_ids_proposed": sum(r.invalid_proposed for r in results),
+        "invalid_ids_proposed": sum(r.invalid_ids_proposed for r in results),
         "mean_turn_latency_s": sum(r.latency_s for r in results) / max(turns, 1),
         "llm_calls_per_turn": sum(r.llm_calls for r in results) / max(turns, 1),
         "tokens_per_session": sum(r.tokens for r in results) / n,

@@ -148,7 +148,7 @@ def _setup(result: dict[str, Any]) -> list[str]:
         "## Set-up",
         "",
         "- Server: the real API (`ui.api.create_app`) under uvicorn, one worker, in its own process on 127.0.0.1, "
-        f"built by `evals.serve_server:bench_app`; catalog `{server['catalog']}` ({server['items']:,} items); "
+        f"built by `ui.bench_server:bench_app`; catalog `{server['catalog']}` ({server['items']:,} items); "
         f"sessions in {server['store']} in a temporary folder; the web pages off.",
         f"- Chat model: `DelayedChatModel`, {delay:g} s per call, deterministic text that quotes the user's "
         "message; streamed calls send the first chunk at half the delay. The service runs in graph mode with LLM "

@@ -130,26 +130,6 @@ class BenchInstruments:
         await self.app(scope, receive, timed)
 
 
-def bench_app():
-    """The uvicorn factory the benchmark's server runs: the real API over Settings, with DelayedChatModel.
-
-    The service is pinned to exactly one LLM call per turn (graph mode, LLM phrasing, no LLM re-ranking, no
-    LLM reading: the scripted model's delay stands for the one phrasing call).
-    """
-    from conversation.app import build_service, configured_store
-    from conversation.settings import Settings
-    from ui.api import create_app
-    from ui.api_models import ApiConfig
-
-    settings = Settings(phrase_with_llm=True, rerank_with_llm=False, read_with_llm=False, mode="graph", web_ui=False)
-    model = DelayedChatModel(delay_s=float(os.environ[DELAY_ENV]))
-    service = build_service(settings, model=model, store=configured_store(settings))
-    config = ApiConfig.from_settings(settings).model_copy(update={"turn_threads": int(os.environ[THREADS_ENV])})
-    app = create_app(service, api_config=config)
-    app.add_middleware(BenchInstruments)  # outermost: times everything the app does
-    return app
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -157,13 +137,13 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """`uvicorn --factory evals.serve_server:bench_app` on a free port, its output in `log`."""
+    """`uvicorn --factory ui.bench_server:bench_app` on a free port, its output in `log`."""
 
     def __init__(self, env: dict[str, str], *, cwd: Path) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = cwd / "server.log"
-        command = [sys.executable, "-m", "uvicorn", "--factory", "evals.serve_server:bench_app",
+        command = [sys.executable, "-m", "uvicorn", "--factory", "ui.bench_server:bench_app",
                    "--host", "127.0.0.1", "--port", str(self.port)]
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(command, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)

@@ -14,7 +14,7 @@ import re
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from conversation.state import Attr
+from agent.state import Attr
 from evals.sim_cases import PERSONAS, Need, Persona, SimCase, write_cases
 from evals.simulators.leakage import redact
 from retrieval.catalog import Catalog, Item

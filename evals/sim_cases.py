@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from conversation.state import Attr
+from agent.state import Attr
 
 Verbosity = Literal["terse", "normal", "chatty"]
 Cooperativeness = Literal["cooperative", "neutral", "uncooperative"]

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 
 from evals.simulators.judge import DIMENSIONS
+from evals.stats import wilson_ci
 
 Record = dict
 HONOUR_WINDOW = 2  # agent turns after a reflective instruction in which it must show
@@ -17,16 +17,6 @@ def _mean(values: Sequence[float]) -> float | None:
 
 def success_rate(records: Sequence[Record]) -> float:
     return sum(bool(r["success"]) for r in records) / len(records) if records else 0.0
-
-
-def wilson_ci(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score interval of a proportion (95% by default)."""
-    if n == 0:
-        return (0.0, 0.0)
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
 
 
 def mean_turns(records: Sequence[Record]) -> float | None:

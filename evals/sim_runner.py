@@ -11,9 +11,8 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from evals.simulators.judge import LLMJudge
 from evals.simulators.llm import item_attrs
 from retrieval.catalog import Catalog
 
-__all__ = ["MAX_TURNS", "SimCase", "SimCaseError", "load_cases", "progress_bar", "read_records", "run_session",
+__all__ = ["MAX_TURNS", "SimCase", "SimCaseError", "load_cases", "read_records", "run_session",
            "run_sim", "session_plan", "sim_metrics"]
 
 MAX_TURNS = 14
@@ -254,16 +253,3 @@ def _record(case: SimCase, seed: int, service: ConversationService, simulator: S
                     "judge": judge.prompt_id if judge else None},
         "transcript": transcript,
     }
-
-
-@contextmanager
-def progress_bar(total: int, label: str) -> Iterator[Callable[[int], None]]:
-    """A rich progress bar on stderr; yields the `progress` callback run_sim takes."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   TimeRemainingColumn(), console=Console(stderr=True))
-    with bar:
-        task = bar.add_task(label, total=total)
-        yield lambda n: bar.advance(task, n)

@@ -38,6 +38,23 @@ class Item(BaseModel):
         return frozenset(v for values in self.attributes.values() for v in values)
 
 
+class Attr(BaseModel):
+    """One attribute value of a given type, e.g. genre=Comedy."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: str
+    value: str
+
+    def __str__(self) -> str:
+        return f"{self.type}={self.value}"
+
+
+def item_attrs(item: Item) -> set[Attr]:
+    """An item's attributes as typed values, e.g. {genre=Comedy, decade=1990s}."""
+    return {Attr(type=kind, value=value) for kind, values in item.attributes.items() for value in values}
+
+
 class Interaction(BaseModel):
     """A user-item interaction: a rating, a listen, a purchase."""
 

@@ -1,10 +1,9 @@
 """Exact vector search: the brute-force top-k over a row matrix, the in-memory index used as a fake and a
-baseline, and what every vector index shares (the document text of an item, hits, a progress bar)."""
+baseline, and what every vector index shares (the document text of an item, hits)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,18 +108,3 @@ class MemoryVectorIndex:
 
     def similarities(self, vector: np.ndarray, rows: np.ndarray | Sequence[int]) -> np.ndarray:
         return similarities(self.vectors, vector, rows)
-
-
-@contextmanager
-def progress_bar(show: bool, description: str, total: int) -> Iterator[Callable[[int], None]]:
-    """A rich progress bar on stderr (or nothing) that hands out an `advance(n)` callable."""
-    if not show or total <= 0:
-        yield lambda n: None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=Console(stderr=True)) as bar:
-        task = bar.add_task(description, total=total)
-        yield lambda n: bar.advance(task, n)

@@ -21,7 +21,7 @@ from retrieval.embeddings import Embedder
 from retrieval.hybrid import FusionConfig, HybridSearcher
 from retrieval.keywords import KeywordIndex, KeywordIndexError
 from retrieval.ranker import Ranker, RankerConfig, RankerError
-from retrieval.vector import VectorStore
+from retrieval.vector import ProgressFactory, VectorStore
 
 _SLUG = re.compile(r"[^a-zA-Z0-9._-]+")
 
@@ -97,7 +97,7 @@ def open_indexes(
     embedder: Embedder,
     writable: bool = True,
     train_ranker: bool = True,
-    progress: bool = False,
+    progress: ProgressFactory | None = None,
     fusion: FusionConfig | None = None,
     lock_timeout: float = 3.0,
 ) -> Indexes:

@@ -18,7 +18,8 @@ import hashlib
 import json
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,18 +30,19 @@ from filelock import FileLock, Timeout
 from retrieval.catalog import Catalog, Item
 from retrieval.embeddings import Embedder
 import retrieval.publish as publishing
-from retrieval.exact import (  # noqa: F401 (MemoryVectorIndex, progress_bar: imported from here too)
+from retrieval.exact import (  # noqa: F401 (MemoryVectorIndex: imported from here too)
     MAX_VALUES_PER_KIND,
     MemoryVectorIndex,
     VectorHit,
     exact_search,
     item_document,
-    progress_bar,
     similarities,
     single_thread_blas,
 )
 from retrieval.publish import IndexRefused, fsync_dir, read_manifest, verified, write_file
 
+# (total, label) -> a context giving advance(n): how an entry point shows progress (rich lives outside retrieval).
+ProgressFactory = Callable[[int | None, str], AbstractContextManager[Callable[[int], None]]]
 FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 PENDING = "build.pending"
@@ -228,7 +230,7 @@ class VectorStore:
         *,
         vectors: np.ndarray | None = None,
         batch_size: int = 256,
-        progress: bool = False,
+        progress: ProgressFactory | None = None,
         fingerprint: str | None = None,
     ) -> BuildReport:
         """Make the store hold `catalog`: embed only new or changed items, drop removed ones.
@@ -255,7 +257,7 @@ class VectorStore:
         for row, item_id in enumerate(ids):
             if known_hash.get(item_id) == hashes[row]:
                 matrix[row] = known_vector(item_id)
-        with progress_bar(progress, f"embedding {len(todo)} items", len(todo)) as advance:
+        with (progress or no_progress)(len(todo), f"embedding {len(todo)} items") as advance:
             for start in range(0, len(todo), batch_size):
                 rows = todo[start : start + batch_size]
                 if vectors is not None:
@@ -398,3 +400,7 @@ class VectorStore:
         self.close()
 
 
+@contextmanager
+def no_progress(total: int | None, label: str) -> Iterator[Callable[[int], None]]:
+    """The progress factory that shows nothing (entry points pass a real one, e.g. `evals.progress.progress_bar`)."""
+    yield lambda n: None

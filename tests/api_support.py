@@ -107,7 +107,7 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = cwd / f"server-{self.port}.log"
-        command = (["uvicorn", "--factory", "ui.api:app_from_env"] if factory else ["conversation.cli", "serve"])
+        command = (["uvicorn", "--factory", "ui.api:app_from_env"] if factory else ["ui.cli", "serve"])
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen([sys.executable, "-m", *command, "--port", str(self.port)],
                                          env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)

@@ -27,9 +27,9 @@ def chromium_path() -> str:
 @contextlib.contextmanager
 def running_server(args: list[str], *, port: int, env: dict[str, str] | None = None, ready_path: str = "/",
                    timeout_s: float = 180.0, log: Path | None = None) -> Iterator[str]:
-    """Start `python -m conversation.cli ARGS` for real and wait until it answers HTTP."""
+    """Start `python -m ui.cli ARGS` for real and wait until it answers HTTP."""
     out = open(log, "w") if log else subprocess.DEVNULL
-    proc = subprocess.Popen([sys.executable, "-m", "conversation.cli", *args], env={**os.environ, **(env or {})},
+    proc = subprocess.Popen([sys.executable, "-m", "ui.cli", *args], env={**os.environ, **(env or {})},
                             stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:

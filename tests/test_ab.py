@@ -7,13 +7,12 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-import agent.backends
 import evals.rule_eval
 from agent.graph import ItemAttributeGraph
 from agent.llm import ChatRequest, ScriptedChatModel
 from agent.policy import PopularityScorer, RankerScorer
 from agent.planner import planner_branches
-from conversation.cli import app
+from ui.cli import build_app
 from conversation.service import ServiceConfig
 from evals.ab import (ABError, Variant, base_rule_config, check_run, check_variant, parse_variants, read_rows,
                       run_rule_ab, runs_file, summarise, variant_config)
@@ -129,7 +128,7 @@ def test_summary_pairs_the_sessions_and_tests_them(bench, tmp_path):
 
 def test_cli_ab_writes_markdown_and_html_reports_and_one_json_object(bench, tmp_path, monkeypatch):
     monkeypatch.setattr(evals.rule_eval, "load_bench", lambda dataset, root, data_dir: bench)
-    monkeypatch.setattr(agent.backends, "build_chat_model", lambda settings: ScriptedChatModel(default=planner_fake))
+    app = build_app(model_factory=lambda settings: ScriptedChatModel(default=planner_fake))
     monkeypatch.setenv("CONCIERGE_DATA_DIR", str(tmp_path / "data"))
     report = tmp_path / "reports" / "ab-test.md"
     args = ["ab", "--component", "planner", "--variant", "A=planner.v1", "--variant", "B=planner.v2",
@@ -149,11 +148,10 @@ def test_cli_ab_writes_markdown_and_html_reports_and_one_json_object(bench, tmp_
     assert json.loads(again.stdout)["variants"]["A"]["resumed"] == 6
 
 
-def test_cli_ab_unknown_prompt_fails_fast_with_the_known_ones(monkeypatch):
+def test_cli_ab_unknown_prompt_fails_fast_with_the_known_ones():
     def no_model(settings):
         raise AssertionError("the model must not load before the variants are checked")
 
-    monkeypatch.setattr(agent.backends, "build_chat_model", no_model)
-    result = CliRunner().invoke(app, ["ab", "--component", "planner", "--variant", "A=planner.v1",
+    result = CliRunner().invoke(build_app(model_factory=no_model), ["ab", "--component", "planner", "--variant", "A=planner.v1",
                                       "--variant", "B=planner.v7"])
     assert result.exit_code == 2 and "planner.v2" in result.output and "known prompts" in result.output

@@ -7,11 +7,9 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-import agent.backends
-import retrieval.loaders
 from agent.llm import ChatRequest, ScriptedChatModel
 from agent.planner import planner_branches
-from conversation.cli import app
+from ui.cli import build_app
 from conversation.service import ServiceConfig
 from evals.ab import ABError, Variant, check_variant, run_sim_ab, summarise
 from evals.simulators.llm import simulator_factory
@@ -95,8 +93,8 @@ def test_the_nlu_component_names_what_it_can_vary_until_the_service_reads_text_w
 def test_cli_ab_with_llm_simulated_users_and_judge(tmp_path, monkeypatch):
     cases = tmp_path / "cases.jsonl"
     cases.write_text("\n".join(c.model_dump_json() for c in _cases()) + "\n", encoding="utf-8")
-    monkeypatch.setattr(retrieval.loaders, "load_catalog", lambda path: tiny_movies())
-    monkeypatch.setattr(agent.backends, "build_chat_model", lambda settings: ScriptedChatModel(default=any_fake))
+    app = build_app(model_factory=lambda settings: ScriptedChatModel(default=any_fake),
+                    catalog_loader=lambda path: tiny_movies())
     monkeypatch.setenv("CONCIERGE_DATA_DIR", str(tmp_path / "data"))
     report = tmp_path / "ab-sim.md"
     result = CliRunner().invoke(app, [
@@ -109,11 +107,11 @@ def test_cli_ab_with_llm_simulated_users_and_judge(tmp_path, monkeypatch):
     assert "cost" in out["summary"] and "McNemar" in report.read_text(encoding="utf-8")
 
 
-def test_cli_ab_llm_simulator_needs_a_cases_file_and_a_good_one(tmp_path, monkeypatch):
+def test_cli_ab_llm_simulator_needs_a_cases_file_and_a_good_one(tmp_path):
     def no_model(settings):
         raise AssertionError("the model must not load before the cases are checked")
 
-    monkeypatch.setattr(agent.backends, "build_chat_model", no_model)
+    app = build_app(model_factory=no_model)
     base = ["ab", "--component", "planner", "--variant", "A=planner.v1", "--variant", "B=planner.v2",
             "--simulator", "llm"]
     result = CliRunner().invoke(app, base)

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from evals.ab_stats import (bootstrap_ci, cost_per_success, mcnemar, paired_delta, success_by_turn,
+from evals.stats import (bootstrap_ci, cost_per_success, mcnemar, paired_delta, success_by_turn,
                             wilcoxon)
 
 

@@ -6,7 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from agent.llm import ScriptedChatModel
-from conversation.state import TurnResult
+from agent.state import TurnResult
 from tests.api_support import make_app, make_service, parse_sse
 
 

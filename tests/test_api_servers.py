@@ -9,7 +9,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from conversation.cli import app as cli
+from ui.cli import app as cli
 from tests.api_support import Server, parse_sse, redis_server, server_env
 
 

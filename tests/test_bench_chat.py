@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from agent.llm import ChatReply, LLMTimeout, ScriptedChatModel, Usage
 from agent.policy import PolicyConfig
-from conversation.cli import app as cli
+from ui.cli import app as cli
 from conversation.service import ConversationService, ServiceConfig
 from evals.bench_chat import follow_up, openings, run_chat_bench
 from evals.bench_chat_report import verdicts, write_chat_report

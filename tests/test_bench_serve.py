@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from agent.llm import ChatModel, LLMTimeout, Message
 from agent.prompts import load_prompt
-from conversation.cli import app as cli
+from ui.cli import app as cli
 from evals.bench_serve import find_leaks, follow_up, opening, percentile, vocabulary
 from evals.serve_server import DelayedChatModel
 from tests.api_support import write_tiny_catalog

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conversation.cli import app
+from ui.cli import app
 from evals.calibration import classify_turn, gaps, load_redial, load_sim_run, sim_dialog, statistics
 
 TINY = Path(__file__).parent / "data" / "redial" / "tiny.jsonl"

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conversation.cli_catalog import catalog_app
 from tests.shared_data import SHARED_DATA as SHARED
 from tests.shared_data import needs_shared_data
+from ui.cli_catalog import catalog_app
 
 REPO = Path(__file__).resolve().parents[1]
 MOVIELENS = REPO / "data" / "movielens-latest-small"

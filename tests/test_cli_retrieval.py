@@ -7,7 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from conversation.cli import app
+from ui.cli import app
 
 GOOD = Path(__file__).parent / "data" / "good"
 runner = CliRunner()

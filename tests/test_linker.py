@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from conversation.linker import EntityLinker, Mention, mask_mentions, title_aliases
-from conversation.state import Attr
+from agent.state import Attr
 from retrieval.catalog import Catalog, Interaction, Item
 
 REPO = Path(__file__).resolve().parents[1]

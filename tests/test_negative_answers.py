@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agent.policy import CPRPolicy, PolicyConfig
-from conversation.state import Attr, ConvState
+from agent.state import Attr, ConvState
 from tests.helpers import tiny_movies
 
 COMEDY = Attr(type="genre", value="Comedy")

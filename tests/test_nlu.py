@@ -1,5 +1,5 @@
 from conversation.nlu import Lexicon, understand
-from conversation.state import Attr, ConvState
+from agent.state import Attr, ConvState
 from tests.helpers import tiny_movies
 
 LEX = Lexicon.from_catalog(tiny_movies())

@@ -11,7 +11,7 @@ from agent.llm import LLMTimeout, ScriptedChatModel
 from agent.prompts import load_prompt
 from conversation.nlu import Lexicon, Understanding
 from conversation.nlu_llm import MIN_SIMILARITY, AttributeShortlist, combine, llm_extract, read_message, verified
-from conversation.state import Attr, ConvState
+from agent.state import Attr, ConvState
 from evals.nlu_eval import Example, load_examples, score
 from retrieval.embeddings import HashingEmbedder
 from tests.helpers import tiny_movies

@@ -10,7 +10,7 @@ from agent.policy import CPRPolicy, PolicyConfig
 from agent.prompts import load_prompt
 from conversation.nlu import Understanding
 from conversation.service import ConversationService, ServiceConfig
-from conversation.state import Attr, ConvState
+from agent.state import Attr, ConvState
 from tests.helpers import tiny_movies
 
 CAT = tiny_movies()
@@ -78,7 +78,7 @@ def test_recommended_numbers_are_gated_and_filled_from_cpr():
     plan = p.plan(state(), decision)
     ids = [i for i, _ in plan.decision.ranked]
     assert plan.decision.kind == "recommend" and ids[0] == decision.candidates[2]
-    assert plan.invalid_proposed == 2 and len(ids) == 3 and set(ids) <= set(decision.candidates)
+    assert plan.invalid_ids_proposed == 2 and len(ids) == 3 and set(ids) <= set(decision.candidates)
 
 
 def test_search_reorders_candidates_but_never_adds_off_path_items():

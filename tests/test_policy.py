@@ -3,7 +3,7 @@ import math
 import numpy as np
 
 from agent.policy import CPRPolicy, PolicyConfig, _binary_entropy, template_reason
-from conversation.state import Attr, ConvState
+from agent.state import Attr, ConvState
 from tests.helpers import tiny_movies
 
 CAT = tiny_movies()

@@ -86,7 +86,7 @@ def test_the_trace_shows_the_ranker_and_search_calls(service):
 
 def test_a_person_matches_every_role_they_have():
     from agent.graph import ItemAttributeGraph
-    from conversation.state import Attr
+    from agent.state import Attr
     from retrieval.catalog import Catalog, Item
 
     catalog = Catalog(name="people", items=[
@@ -119,7 +119,7 @@ def test_feedback_on_the_last_turn_is_not_sent_to_the_llm_reader(tmp_path):
 
 def test_the_lead_speaks_to_the_person_not_about_them():
     from agent.reply import _checked
-    from conversation.state import Action
+    from agent.state import Action
 
     action = Action(kind="recommend")
     assert _checked("These fit the user's taste for comedy.", action) == "These fit your taste for comedy."

@@ -10,7 +10,7 @@ from conversation.nlu import Lexicon
 from conversation.nlu import Understanding
 from conversation.nlu_llm import AttributeShortlist
 from conversation.reader import MessageReader, fold, merge, prepare_foreign
-from conversation.state import Attr, ConvState
+from agent.state import Attr, ConvState
 from tests.helpers import tiny_movies
 
 LEX = Lexicon.from_catalog(tiny_movies(), min_tag_items=1)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import typer
 
-from conversation.cli_redial import ABLATIONS, configured, redial_command
+from evals.cli.redial import ABLATIONS, configured, redial_command
 from conversation.settings import Settings
 
 INFO = {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from agent.reply_check import check_lead
-from conversation.state import Action, Attr, ConvState, Recommendation
+from agent.state import Action, Attr, ConvState, Recommendation
 
 ITEMS = {"1": ["Animation", "Comedy", "Children", "1990s"], "2": ["Animation", "Comedy", "Fantasy", "2000s"],
          "4": ["Horror", "Sci-Fi", "1970s"]}

@@ -7,7 +7,7 @@ import json
 from agent.llm import LLMTimeout, ScriptedChatModel
 from agent.prompts import load_prompt
 from agent.rerank import RerankConfig, fuse, rerank
-from conversation.state import Attr, ConvState
+from agent.state import Attr, ConvState
 from retrieval.catalog import Catalog, Item
 from tests.helpers import tiny_movies
 
@@ -24,7 +24,7 @@ def reply(*entries) -> str:
 def test_llm_order_and_grounded_reasons_are_kept():
     model = ScriptedChatModel([reply((3, "a funny parody", ["parody", "funny"]), (1, "funny pixar", ["pixar"]))])
     out = rerank(CANDIDATES, STATE, CAT, model=model, prompt=PROMPT, config=RerankConfig(keep=3))
-    assert out.fallback is None and out.proposed_invalid == 0 and out.cites_dropped == 0
+    assert out.fallback is None and out.invalid_ids_proposed == 0 and out.cites_dropped == 0
     assert out.ids[0] == "1" and set(out.ids) <= {i for i, _ in CANDIDATES}
     assert out.reasons["6"] == "a funny parody" and out.cited["1"] == ["pixar"]
     request = model.calls[0]
@@ -35,7 +35,7 @@ def test_llm_order_and_grounded_reasons_are_kept():
 def test_unknown_and_repeated_numbers_are_counted_and_dropped():
     model = ScriptedChatModel([reply((9, "x", []), (2, "fairy tale fun", ["fairy tale"]), (2, "again", []))])
     out = rerank(CANDIDATES, STATE, CAT, model=model, prompt=PROMPT)
-    assert out.proposed_invalid == 2
+    assert out.invalid_ids_proposed == 2
     assert len(out.ids) == len(set(out.ids)) and set(out.ids) <= {i for i, _ in CANDIDATES}
 
 

@@ -46,7 +46,7 @@ def test_every_session_ends_and_nothing_off_path_is_shown(bench):
     results = run_sessions(bench, setup, session_pairs(bench.catalog, "test"), workers=1)
     assert len(results) == 8
     for r in results:
-        assert r.invalid_shown == 0 and r.invalid_proposed == 0
+        assert r.invalid_shown == 0 and r.invalid_ids_proposed == 0
         assert 1 <= r.asks + r.recommends <= 14
         if r.success:
             assert 1 <= r.rank <= 10 and r.turn == r.asks + r.recommends
@@ -124,5 +124,13 @@ def test_llm_mode_goes_through_the_planner_and_never_shows_off_path_ids(bench):
     # the planner is asked on every turn except when all candidates fit in one list (nothing to decide)
     assert all(r.llm_turns <= r.asks + r.recommends for r in results) and sum(r.llm_turns for r in results) > 0
     assert all(r.llm_calls == r.llm_turns for r in results)
-    assert sum(r.invalid_proposed for r in results) > 0 and sum(r.invalid_shown for r in results) == 0
+    assert sum(r.invalid_ids_proposed for r in results) > 0 and sum(r.invalid_shown for r in results) == 0
     assert rule_metrics(results)["fallback_rate"] == 0.0
+
+
+def test_a_row_saved_under_the_counters_old_name_still_loads():
+    from evals.rule_sim import SessionResult
+
+    row = SessionResult("u", "t", "o", True, 3, 1, 2, 1, 0, 0, 0, 2, 0.5).as_dict()
+    row["invalid_proposed"] = row.pop("invalid_ids_proposed")
+    assert SessionResult.from_row(row).invalid_ids_proposed == 2

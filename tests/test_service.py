@@ -164,3 +164,22 @@ def test_a_question_naming_the_asked_value_in_other_words_is_kept():
     assert mentions("Would you like a 90s film?", "1990s") and mentions("Any zombies for you?", "zombie")
     assert mentions("Would you like a sci-fi movie?", "Sci-Fi")
     assert not mentions("Would you like an adventure movie?", "Action")
+
+
+def test_the_turn_result_carries_the_lead_and_each_items_reasons_as_structure():
+    service = _service(ScriptedChatModel(default="Here are two funny animated picks."))
+    result = service.respond(service.start(), "a funny animated movie")
+    assert result.lead == "Here are two funny animated picks." and result.text.startswith(result.lead + "\n")
+    for item in result.action.items:
+        assert item.reasons and "; ".join(item.reasons) == item.reason  # the UI renders the list, never splits text
+    with pytest.raises(ValueError, match="CONCIERGE_MODE.*CONCIERGE_LLM_BACKEND"):
+        ConversationService(tiny_movies(), model=None, config=ServiceConfig(mode="llm"))
+
+
+def test_the_reply_token_cap_is_one_setting_passed_down_and_a_contradiction_is_refused():
+    from conversation.app import service_config
+    from conversation.settings import Settings
+
+    assert service_config(Settings(_env_file=None, reply_max_tokens=24)).llm_max_tokens == 24
+    with pytest.raises(ValueError, match="CONCIERGE_REPLY_MAX_TOKENS.*CONCIERGE_LLM_MAX_TOKENS"):
+        Settings(_env_file=None, reply_max_tokens=200, llm_max_tokens=100)

@@ -9,10 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conversation.state import Attr, ChatTurn, ConvState
-from conversation.store import (
-    InMemorySessionStore, SessionBusy, SqliteSessionStore, is_shared, open_store,
-)
+from agent.state import Attr, ChatTurn, ConvState
+from conversation.store import InMemorySessionStore, SessionBusy, SqliteSessionStore
+from conversation.stores import is_shared, open_store
 from conversation.store_redis import RedisSessionStore
 from tests.api_support import make_service, redis_server
 

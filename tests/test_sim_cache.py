@@ -99,7 +99,7 @@ def test_a_replayed_call_reports_the_latency_recorded_when_the_model_answered(tm
 
 
 def test_a_replayed_turn_is_timed_by_the_model_time_recorded():
-    from conversation.state import LLMCallTrace, Trace
+    from agent.state import LLMCallTrace, Trace
 
     live = Trace(latency_s=2.0, llm_calls=[LLMCallTrace(purpose="plan", model="m", prompt_id="p", latency_s=1.8)])
     replayed = Trace(latency_s=0.01, llm_calls=[LLMCallTrace(purpose="plan", model="m", prompt_id="p", latency_s=1.8)])

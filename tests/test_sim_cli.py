@@ -3,7 +3,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from conversation.cli import app
+from ui.cli import app, build_app
 from evals.sim_cases import write_cases
 from helpers import tiny_movies
 from sim_support import amelie_case, shining_case
@@ -18,8 +18,8 @@ def setup(tmp_path, monkeypatch):
     return tmp_path, items, cases
 
 
-def _run(*args):
-    return CliRunner().invoke(app, ["eval", "sim", *map(str, args)])
+def _run(*args, cli=app):
+    return CliRunner().invoke(cli, ["eval", "sim", *map(str, args)])
 
 
 def test_template_run_writes_report_plots_and_json(setup):
@@ -65,9 +65,9 @@ def test_unknown_backend_is_refused(setup):
     assert result.exit_code == 2 and "unknown backend 'gpt5'" in result.output
 
 
-def _scripted_backends(monkeypatch, *, answer: bool):
-    """Every backend spec becomes a ScriptedChatModel named after it; with answer=False any call fails."""
-    import agent.backends
+def _scripted_backends(*, answer: bool):
+    """A command line whose every backend spec is a ScriptedChatModel named after it; with answer=False any call
+    fails."""
     from agent.llm import ScriptedChatModel
 
     def reply(request):
@@ -82,7 +82,7 @@ def _scripted_backends(monkeypatch, *, answer: bool):
         name = f"{settings.llm_backend}:{settings.openai_model}" if settings.llm_backend == "openai" else "local"
         return ScriptedChatModel(name=name, default=reply if answer else None)
 
-    monkeypatch.setattr(agent.backends, "build_chat_model", build)
+    return build_app(model_factory=build)
 
 
 def test_three_models_then_exact_replay_from_the_cache(setup, monkeypatch):
@@ -90,15 +90,13 @@ def test_three_models_then_exact_replay_from_the_cache(setup, monkeypatch):
     args = ["--cases", cases, "--sessions", 4, "--seed", 1, "--backend", "local", "--simulator-backend",
             "openai:sim", "--judge-backend", "openai:judge", "--catalog", items, "--cache", tmp_path / "cache.sqlite3",
             "--report", tmp_path / "r.md", "--json"]
-    _scripted_backends(monkeypatch, answer=True)
-    first = _run(*args)
+    first = _run(*args, cli=_scripted_backends(answer=True))
     assert first.exit_code == 0, first.output
     first = json.loads(first.stdout)
     assert first["models"] == {"agent": "local", "simulator": "openai:sim", "judge": "openai:judge"}
     assert first["prompts"]["agent"] == ["reply.v3"] and first["prompts"]["judge"] == "judge.v1"
     assert first["metrics"]["judged_sessions"] == 4 and first["cache"]["misses"] > 0
-    _scripted_backends(monkeypatch, answer=False)  # replay: a single uncached call would fail the run
-    replay = _run(*args, "--fresh")
+    replay = _run(*args, "--fresh", cli=_scripted_backends(answer=False))  # replay: one uncached call would fail
     assert replay.exit_code == 0, replay.output
     replay = json.loads(replay.stdout)
     assert replay["cache"]["misses"] == 0
@@ -147,7 +145,7 @@ def test_a_knob_set_away_from_its_default_is_part_of_the_command(setup, monkeypa
 
 
 def test_the_ab_command_names_the_knobs_it_ran_with():
-    from conversation.cli_ab import _knob_prefix
+    from evals.cli.ab import _knob_prefix
     from conversation.settings import Settings
 
     default = Settings.model_construct()

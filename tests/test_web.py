@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from agent.llm import ScriptedChatModel
 from agent.policy import PolicyConfig
 from conversation.service import ConversationService, ServiceConfig
-from conversation.state import Action, Recommendation, Trace, TurnResult
+from agent.state import Action, Recommendation, Trace, TurnResult
 from tests.helpers import lead_reply, tiny_movies
 
 
@@ -82,7 +82,8 @@ def test_each_browser_gets_its_own_session_and_the_reply_streams(service):
 def test_cards_show_reasons_and_escape_text():
     from ui.gradio_app import cards_html
 
-    items = [Recommendation(item_id="1", title="<i>Toy</i>", reason="matches Comedy; from the 1990s")]
+    items = [Recommendation(item_id="1", title="<i>Toy</i>", reason="matches Comedy; from the 1990s",
+                            reasons=["matches Comedy", "from the 1990s"])]
     result = TurnResult(session_id="s", turn=1, action=Action(kind="recommend", items=items), text="x", trace=Trace())
     html = cards_html(result)
     assert html.count('class="card"') == 1

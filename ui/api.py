@@ -27,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 
 from conversation.service import ConversationService
 from conversation.settings import Settings
-from conversation.state import TurnResult
+from agent.state import TurnResult
 from conversation.store import SessionBusy, UnknownSession
 from ui.api_models import (
     ApiConfig, Health, ItemView, NewSession, Problem, Ready, SessionCreated, SessionView, UserMessage,

@@ -1,4 +1,4 @@
-"""Request and response bodies of the HTTP API (the TurnResult itself is conversation.state.TurnResult)."""
+"""Request and response bodies of the HTTP API (the TurnResult itself is agent.state.TurnResult)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from conversation.service import MAX_MESSAGE_CHARS
 from conversation.settings import Settings
-from conversation.state import Attr, ChatTurn, ConvState
+from agent.state import Attr, ChatTurn, ConvState
 
 
 class ApiConfig(BaseModel):

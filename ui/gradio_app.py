@@ -12,7 +12,7 @@ from typing import Any
 import gradio as gr
 
 from conversation.service import ConversationService
-from conversation.state import TurnResult
+from agent.state import TurnResult
 from conversation.store import UnknownSession
 
 _DONE = object()
@@ -39,7 +39,7 @@ def cards_html(result: TurnResult) -> str:
         return NO_CARDS
     cards = []
     for n, rec in enumerate(result.action.items, 1):
-        reasons = [r.strip() for r in rec.reason.split(";") if r.strip()]
+        reasons = rec.reasons or [rec.reason]
         chips = "".join(f"<li>{html.escape(r)}</li>" for r in reasons)
         label = html.escape(f"{rec.title}: {', '.join(reasons)}", quote=True)
         cards.append(
@@ -53,7 +53,7 @@ def chat_text(result: TurnResult) -> str:
     """The bot's message in the transcript: the lead sentence, then the items as a short numbered list."""
     if not result.action.items:
         return result.text
-    lead = result.text.split("\n", 1)[0]
+    lead = result.lead
     titles = "\n".join(f"{n}. **{r.title}**" for n, r in enumerate(result.action.items, 1))
     return f"{lead}\n\n{titles}"
 

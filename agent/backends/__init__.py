@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from agent.llm import ChatModel, LLMConfigError, ensure_real_calls_allowed
 
-if TYPE_CHECKING:
-    from conversation.settings import Settings
+
+class Settings(Protocol):
+    """The model fields of `conversation.settings.Settings` (a Protocol, so the agent never imports upward)."""
+
+    llm_backend: str
+    model_path: Path | None
+    cache_dir: Path
+    llm_threads: int
+    llm_context: int
+    llm_timeout_s: float
+    llm_max_tokens: int
+    openai_base_url: str | None
+    openai_api_key: Any
+    openai_model: str
+    openai_max_retries: int
 
 OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
 

@@ -7,7 +7,7 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel, Field
 
-from conversation.state import Attr
+from agent.state import Attr
 
 
 class ShownItem(BaseModel):

@@ -15,7 +15,8 @@ from collections.abc import Callable, Sequence
 
 from agent.llm import ChatModel, LLMError
 from agent.prompts import load_prompt
-from conversation.state import Attr
+from agent.state import Attr
+from retrieval.catalog import item_attrs as attributes_of
 from evals.sim_cases import SimCase
 from evals.simulators import ShownItem, SimReply
 from evals.simulators.leakage import find_leak, redact
@@ -159,6 +160,4 @@ def simulator_factory(model: ChatModel | None, *, prompt_id: str = DEFAULT_PROMP
 def item_attrs(catalog, item_id: str) -> set[Attr]:
     """An item's attributes as Attr values (empty for an id outside the catalog)."""
     item = catalog.items.get(item_id)
-    if item is None:
-        return set()
-    return {Attr(type=kind, value=value) for kind, values in item.attributes.items() for value in values}
+    return set() if item is None else attributes_of(item)

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from conversation.state import Attr
+from agent.state import Attr
 from evals.sim_cases import Persona, SimCase
 from evals.simulators import Reflection, ShownItem
 

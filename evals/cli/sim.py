@@ -4,95 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import json as jsonlib
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
-REPO = Path(__file__).resolve().parents[1]
-err = Console(stderr=True)
-NO_MODEL = ("none", "template")
-# The agent settings a run depends on, in the order the run tag hashes them.
-KNOBS = ("max_questions", "list_size", "recommend_below", "rerank_with_llm", "phrase_with_llm")
-
-
-def knob_env(knobs: dict[str, Any], defaults: dict[str, Any]) -> str:
-    """The CONCIERGE_ variables that set a knob away from its default, so a printed command reproduces the run."""
-    return "".join(f"CONCIERGE_{k.upper()}={str(v).lower() if isinstance(v, bool) else v} "
-                   for k, v in knobs.items() if defaults.get(k, v) != v)
-
-
-class Mode(str, Enum):
-    graph = "graph"
-    llm = "llm"
-
-
-def _fail(message: str) -> None:
-    from rich.markup import escape
-
-    err.print(f"[bold red]error:[/] {escape(message)}")
-    raise typer.Exit(2)
-
-
-class ModelPool:
-    """Chat models by backend spec ("local", "openai", "openai:MODEL"), each built once and optionally cached."""
-
-    def __init__(self, settings: Any, cache: Any | None) -> None:
-        self.settings = settings
-        self.cache = cache
-        self._models: dict[str, Any] = {}
-
-    def get(self, spec: str) -> Any | None:
-        """The model for a spec; None for "none"/"template"."""
-        if spec in NO_MODEL:
-            return None
-        if spec not in self._models:
-            from agent.backends import build_chat_model
-            from evals.llm_cache import CachedChatModel
-
-            backend, _sep, name = spec.partition(":")
-            if backend not in ("local", "openai"):
-                raise ValueError(f"unknown backend {spec!r}: use local, openai, openai:MODEL or none")
-            update: dict[str, Any] = {"llm_backend": backend}
-            if name:
-                update["openai_model"] = name
-            with err.status(f"loading the {spec} chat model"):
-                model = build_chat_model(self.settings.model_copy(update=update))
-            self._models[spec] = CachedChatModel(model, self.cache) if self.cache is not None else model
-        return self._models[spec]
-
-
-class ServicePool:
-    """One ConversationService per catalog path (thread-safe; the service is shared by all sessions)."""
-
-    def __init__(self, settings: Any, model: Any | None, *, catalog_override: Path | None) -> None:
-        self.settings = settings
-        self.model = model
-        self.catalog_override = catalog_override
-        self._services: dict[Path, Any] = {}
-        self._lock = threading.Lock()
-
-    def catalog_path(self, case: Any) -> Path:
-        if self.catalog_override is not None:
-            return self.catalog_override
-        path = Path(case.catalog)
-        return path if path.is_absolute() else (REPO / path).resolve()
-
-    def __call__(self, case: Any) -> Any:
-        from conversation.app import build_service
-        from retrieval.loaders import load_catalog
-
-        path = self.catalog_path(case)
-        with self._lock:
-            if path not in self._services:
-                self._services[path] = build_service(self.settings, catalog=load_catalog(path), model=self.model)
-            return self._services[path]
+from agent.backends import build_chat_model
+from evals.cli.common import REPO, Mode, err
+from evals.cli.common import fail as _fail
+from evals.knobs import KNOBS, knob_env
+from evals.models import NO_MODEL, CatalogLoader, ModelFactory, ModelPool, ServicePool
+from retrieval.loaders import load_catalog
 
 
 def run_tag(cases_file: Path, parts: dict[str, Any]) -> str:
@@ -130,19 +55,24 @@ def eval_sim(
     fresh: Annotated[bool, typer.Option(help="Discard this configuration's saved sessions and play them again.")] = False,
     compare_to: Annotated[Path | None, typer.Option(help="An earlier run's results JSONL: check session by session and metric by metric that this run (e.g. a replay from the cache) is identical.")] = None,
     json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+    *,
+    model_factory: ModelFactory = build_chat_model,
+    catalog_loader: CatalogLoader = load_catalog,
 ) -> None:
     """Simulated users (persona + hidden need) chat with the agent: success, turns, abandonment, reflections, judge.
 
     Every finished session is appended to <data_dir>/runs/sim-NAME-<config>.jsonl at once; rerunning the same
     command resumes and repeats nothing. With the LLM cache, a rerun with --fresh replays every call exactly.
     """
-    from evals.sim_runner import progress_bar, run_sim
+    from evals.progress import progress_bar
+    from evals.sim_runner import run_sim
     from evals.simulators.llm import simulator_factory
     from retrieval.catalog import CatalogError
 
     setup = _setup(cases, backend=backend, simulator_backend=simulator_backend, judge_backend=judge_backend,
                    mode=mode, prompts=(simulator_prompt, judge_prompt), cache=cache, no_cache=no_cache,
-                   catalog=catalog, max_turns=max_turns, name=name)
+                   catalog=catalog, max_turns=max_turns, name=name,
+                   model_factory=model_factory, catalog_loader=catalog_loader)
     if fresh and setup.out.exists():
         setup.out.unlink()
     resumed = _resumed(setup, sessions, seed)
@@ -208,7 +138,7 @@ class SimSetup:
 
 def _setup(cases: Path, *, backend: str | None, simulator_backend: str, judge_backend: str, mode: Mode,
            prompts: tuple[str, str], cache: Path | None, no_cache: bool, catalog: Path | None, max_turns: int,
-           name: str | None) -> SimSetup:
+           name: str | None, model_factory: ModelFactory, catalog_loader: CatalogLoader) -> SimSetup:
     """Check the inputs, then build the models (each backend once), the judge and the service pool."""
     from agent.llm import LLMError
     from agent.prompts import PromptError, load_prompt
@@ -229,7 +159,7 @@ def _setup(cases: Path, *, backend: str | None, simulator_backend: str, judge_ba
         _fail(str(exc))
     agent_settings = _agent_settings(settings, agent_spec, mode)
     store = None if no_cache else ResponseCache(cache or Path(settings.data_dir) / "llm-cache.sqlite3")
-    pool = ModelPool(settings, store)
+    pool = ModelPool(settings, store, model_factory=model_factory, status=err.status)
     try:
         agent_model, sim_model, judge_model = pool.get(agent_spec), pool.get(sim_spec), pool.get(judge_spec)
     except (LLMError, ValueError) as exc:
@@ -243,7 +173,8 @@ def _setup(cases: Path, *, backend: str | None, simulator_backend: str, judge_ba
     return SimSetup(name=name, cases_file=cases, cases=case_list, specs=(agent_spec, sim_spec, judge_spec),
                     mode=mode.value, prompts=prompts, max_turns=max_turns, agent_model=agent_model,
                     sim_model=sim_model, judge=LLMJudge(judge_model, prompt_id=prompts[1]) if judge_model else None,
-                    services=ServicePool(agent_settings, agent_model, catalog_override=catalog), store=store,
+                    services=ServicePool(agent_settings, agent_model, catalog_override=catalog, repo=REPO,
+                                         catalog_loader=catalog_loader), store=store,
                     out=Path(settings.data_dir) / "runs" / f"sim-{name}-{tag}.jsonl", knobs=knobs,
                     knob_defaults={k: getattr(baseline, k) for k in KNOBS})
 

@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import track
 
-REPO = Path(__file__).resolve().parents[1]
-CATALOGS = {"movielens": REPO / "data" / "movielens-latest-small",
-            "lastfm": REPO.parent / "shared" / "data" / "lastfm-unicorn" / "lastfm"}
-err = Console(stderr=True)
+from agent.backends import build_chat_model
+from evals.cli.common import LASTFM_ROOT, REPO, err
+from evals.models import CatalogLoader, ModelFactory, cached_model
+from retrieval.loaders import load_catalog
+
+CATALOGS = {"movielens": REPO / "data" / "movielens-latest-small", "lastfm": LASTFM_ROOT / "lastfm"}
 DEFAULT_MODES = {False: "matcher,llm,combined", True: "matcher,reader-matcher,reader,reader-product"}
 
 
@@ -30,6 +31,9 @@ def eval_nlu(
     json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
     cache: Annotated[Path | None, typer.Option(help="LLM response cache (SQLite); default <data_dir>/llm-cache.sqlite3.")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Call the model every time.")] = False,
+    *,
+    model_factory: ModelFactory = build_chat_model,
+    catalog_loader: CatalogLoader = load_catalog,
 ) -> None:
     """Precision/recall/F1 of liked and disliked attributes: matcher-only, LLM-only and combined.
 
@@ -39,9 +43,8 @@ def eval_nlu(
     from conversation.nlu import Lexicon, understand
     from conversation.nlu_llm import AttributeShortlist, needs_llm
     from conversation.settings import Settings
-    from conversation.state import ConvState
+    from agent.state import ConvState
     from evals.nlu_eval import MODES, SETS, Reader, askable_attributes, load_examples, predict, score, write_nlu_report
-    from retrieval.loaders import load_catalog
 
     multilingual = "multilingual" in sets.split(",")
     chosen = [m.strip() for m in (modes or DEFAULT_MODES[multilingual]).split(",") if m.strip()]
@@ -60,18 +63,14 @@ def eval_nlu(
     uses_llm = any(m not in ("matcher", "reader-matcher") for m in chosen)
     model, prompt, embedder = None, None, None
     if uses_llm:
-        from agent.backends import build_chat_model
         from retrieval.embeddings import SentenceTransformerEmbedder
 
-        model, prompt = build_chat_model(settings), load_prompt("extract.v1")
-        if not no_cache:
-            from evals.llm_cache import CachedChatModel, ResponseCache
-
-            model = CachedChatModel(model, ResponseCache(cache or settings.data_dir / "llm-cache.sqlite3"))
+        store = None if no_cache else (cache or settings.data_dir / "llm-cache.sqlite3")
+        model, prompt = cached_model(settings, store, model_factory=model_factory), load_prompt("extract.v1")
         embedder = SentenceTransformerEmbedder(settings.embedding_model_path)
     readers = {}
     for name in sorted({e.dataset for e in examples}):
-        catalog = load_catalog(CATALOGS[name])
+        catalog = catalog_loader(CATALOGS[name])
         lexicon = Lexicon.from_catalog(catalog)
         shortlist = AttributeShortlist(askable_attributes(catalog, lexicon), embedder) if embedder else None
         by_mode = message_readers(lexicon, shortlist, model, prompt, settings)

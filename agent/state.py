@@ -1,22 +1,15 @@
-"""The one explicit, typed conversation state, and the structured result of a turn."""
+"""The one explicit, typed conversation state, and the structured result of a turn (`Attr` lives in retrieval)."""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
+from retrieval.catalog import Attr
 
-class Attr(BaseModel):
-    """One attribute value of a given type, e.g. genre=Comedy."""
-
-    model_config = ConfigDict(frozen=True)
-
-    type: str
-    value: str
-
-    def __str__(self) -> str:
-        return f"{self.type}={self.value}"
+__all__ = ["Action", "Attr", "ChatTurn", "ConvState", "LLMCallTrace", "Recommendation", "ToolCallTrace", "Trace",
+           "TurnResult"]
 
 
 class ChatTurn(BaseModel):
@@ -59,7 +52,8 @@ class ConvState(BaseModel):
 class Recommendation(BaseModel):
     item_id: str
     title: str
-    reason: str
+    reason: str  # the reasons as one line ("; "-joined), for plain-text clients
+    reasons: list[str] = Field(default_factory=list)  # the same reasons one by one: what UIs render
     score: float = 0.0
 
 
@@ -114,5 +108,6 @@ class TurnResult(BaseModel):
     session_id: str
     turn: int
     action: Action
-    text: str
+    text: str  # the lead, then the recommended items as a plain-text list
     trace: Trace
+    lead: str = ""  # the lead sentence alone: what UIs show above the items

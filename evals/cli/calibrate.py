@@ -17,11 +17,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
+from evals.cli.common import SHARED_DATA, err
 
-REPO = Path(__file__).resolve().parents[1]
-REDIAL = REPO.parent / "shared" / "data" / "redial" / "valid_data.jsonl"
-err = Console(stderr=True)
+REDIAL = SHARED_DATA / "redial" / "valid_data.jsonl"
 
 
 def eval_calibrate(

@@ -33,7 +33,9 @@ err = Console(stderr=True)
 def _default_service(settings, catalog):
     from conversation.app import build_service
 
-    return build_service(settings, catalog=catalog, progress=True)
+    from evals.progress import progress_bar
+
+    return build_service(settings, catalog=catalog, progress=progress_bar)
 
 
 def configured(settings, ablations: list[str]):
@@ -77,7 +79,7 @@ def _benchmark(*, command, date, data, limit, ablations, fresh, settings, catalo
                progress) -> dict[str, Any]:
     from evals.redial.report import write_redial_report
     from evals.redial.run import load_samples, run, summary
-    from evals.sim_runner import progress_bar
+    from evals.progress import progress_bar
 
     run_settings, update = configured(settings, ablations)
     prefix = "" if data.name == "valid_data_processed.jsonl" else f"{data.stem}-"

@@ -1,11 +1,12 @@
-"""Paired statistics for prompt-variant A/B runs: small pure functions over per-session values.
+"""The lab's one statistics module: bootstrap intervals, Wilson, McNemar, Wilcoxon; small pure functions.
 
-Every function takes the two variants' values in the same (paired) order: index i of `a` and of `b` is
-the same simulated user with the same seed. Deltas are always B minus A.
+Paired functions take the two variants' values in the same order: index i of `a` and of `b` is the same
+simulated user with the same seed. Deltas are always B minus A.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -21,16 +22,42 @@ def _paired(a: Sequence[float], b: Sequence[float]) -> tuple[np.ndarray, np.ndar
     return x, y
 
 
-def bootstrap_ci(diffs: Sequence[float], *, seed: int = 0, rounds: int = 2000,
-                 level: float = 0.95) -> tuple[float, float]:
-    """Percentile-bootstrap interval of the mean of paired differences (pairs resampled together)."""
-    d = np.asarray(diffs, dtype=float)
+def resamples(n: int, rng: np.random.Generator, rounds: int) -> np.ndarray:
+    """`rounds` bootstrap draws of n indices (one row each), taken from `rng` in order."""
+    return rng.integers(0, n, size=(rounds, n))
+
+
+def bootstrap_means(values: Sequence[float] | np.ndarray, rng: np.random.Generator, rounds: int) -> np.ndarray:
+    """The mean of each of `rounds` bootstrap resamples of `values`."""
+    data = np.asarray(values, dtype=float)
+    return data[resamples(data.size, rng, rounds)].mean(axis=1)
+
+
+def percentile_interval(means: np.ndarray, tails: tuple[float, float] = (2.5, 97.5)) -> tuple[float, float]:
+    """The percentiles `tails` of the bootstrap means (95% by default)."""
+    return (float(np.percentile(means, tails[0])), float(np.percentile(means, tails[1])))
+
+
+def bootstrap_ci(values: Sequence[float], *, seed: int = 0, rounds: int = 2000, level: float = 0.95,
+                 tails: tuple[float, float] | None = None,
+                 empty: tuple[float, float] = (float("nan"), float("nan"))) -> tuple[float, float]:
+    """Percentile-bootstrap interval of the mean (of paired differences: pairs resampled together); `tails`
+    (percentiles) instead of `level` when given; `empty` for no values."""
+    d = np.asarray(values, dtype=float)
     if d.size == 0:
-        return (float("nan"), float("nan"))
-    rng = np.random.default_rng(seed)
-    means = d[rng.integers(0, d.size, size=(rounds, d.size))].mean(axis=1)
+        return empty
     tail = (1 - level) / 2 * 100
-    return (float(np.percentile(means, tail)), float(np.percentile(means, 100 - tail)))
+    return percentile_interval(bootstrap_means(d, np.random.default_rng(seed), rounds), tails or (tail, 100 - tail))
+
+
+def wilson_ci(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval of a proportion (95% by default)."""
+    if n == 0:
+        return (0.0, 0.0)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
 
 
 def paired_delta(a: Sequence[float], b: Sequence[float], *, seed: int = 0, rounds: int = 2000) -> dict:

@@ -32,11 +32,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from conversation.cli_rule import LASTFM_ROOT, Dataset, Mode, _bar
-
-err = Console(stderr=True)
+from agent.backends import build_chat_model
+from evals.cli.common import LASTFM_ROOT, REPO, Dataset, Mode, err
+from evals.cli.common import fail as _fail
+from evals.models import CatalogLoader, ModelFactory, cached_model
+from evals.progress import bars as _bar
+from retrieval.loaders import load_catalog
 
 
 class Component(str, Enum):
@@ -48,11 +50,6 @@ class Component(str, Enum):
 class Simulator(str, Enum):
     rule = "rule"
     llm = "llm"
-
-
-def _fail(message: str) -> None:
-    err.print(f"[bold red]error:[/] {message}")
-    raise typer.Exit(2)
 
 
 def ab(
@@ -73,25 +70,19 @@ def ab(
     cache: Annotated[Path | None, typer.Option(help="LLM response cache (SQLite): stores every call and replays those it holds, with the latency recorded when the model answered.")] = None,
     report: Annotated[Path | None, typer.Option(help="Markdown report path (default reports/ab-NAME.md; .html beside it).")] = None,
     json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout (keys in the module docstring).")] = False,
+    *,
+    model_factory: ModelFactory = build_chat_model,
+    catalog_loader: CatalogLoader = load_catalog,
 ) -> None:
     """Paired A/B of two prompt variants: deltas with bootstrap CIs, McNemar, Wilcoxon, cost per success."""
     from conversation.settings import Settings
-    from evals.ab import ABError, check_run, check_variant, parse_variants
 
-    try:
-        variants = parse_variants(variant)
-        for v in variants:
-            check_variant(component.value, v.prompt_id)
-        check_run(component.value, simulator=simulator.value, mode=mode.value)
-        if simulator is Simulator.llm and cases is None:
-            raise ABError("--simulator llm needs --cases FILE (a JSONL cases file)")
-    except ABError as exc:
-        _fail(str(exc))
+    variants = _variants(component, variant, simulator=simulator, mode=mode, cases=cases)
     settings = Settings()
     name = name or re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{component.value}-{variants[0].prompt_id}-vs-"
                                                       f"{variants[1].prompt_id}-{simulator.value}")
     loaded = _load_cases(cases) if simulator is Simulator.llm else []
-    model = _model(settings, cache)
+    model = _model(settings, cache, model_factory)
     started = datetime.now(timezone.utc)
     if simulator is Simulator.rule:
         runs, facts = _rule_runs(settings, component.value, variants, model, dataset=dataset.value, mode=mode.value,
@@ -99,7 +90,8 @@ def ab(
                                  fresh=fresh)
     else:
         runs, facts = _sim_runs(settings, component.value, variants, model, cases=cases, loaded=loaded, mode=mode.value,
-                                sessions=sessions, seed=seed, workers=workers, fresh=fresh, judge=judge)
+                                sessions=sessions, seed=seed, workers=workers, fresh=fresh, judge=judge,
+                                catalog_loader=catalog_loader)
     from evals.ab import summarise
     from evals.ab_report import write_ab_report
 
@@ -121,25 +113,36 @@ def ab(
     _print_summary(out)
 
 
-def _model(settings, cache: Path | None):
-    from agent.backends import build_chat_model
+def _variants(component: Component, variant: list[str], *, simulator: Simulator, mode: Mode, cases: Path | None):
+    """The two variants, checked (known prompts, a component the simulator can vary, a cases file) before any
+    model loads."""
+    from evals.ab import ABError, check_run, check_variant, parse_variants
+
+    try:
+        variants = parse_variants(variant)
+        for v in variants:
+            check_variant(component.value, v.prompt_id)
+        check_run(component.value, simulator=simulator.value, mode=mode.value)
+        if simulator is Simulator.llm and cases is None:
+            raise ABError("--simulator llm needs --cases FILE (a JSONL cases file)")
+    except ABError as exc:
+        _fail(str(exc))
+    return variants
+
+
+def _model(settings, cache: Path | None, model_factory: ModelFactory):
     from agent.llm import LLMError
 
     try:
         with err.status("loading the chat model"):
-            model = build_chat_model(settings)
+            return cached_model(settings, cache, model_factory=model_factory)
     except LLMError as exc:
         _fail(str(exc))
-    if cache is None:
-        return model
-    from evals.llm_cache import CachedChatModel, ResponseCache
-
-    return CachedChatModel(model, ResponseCache(cache))
 
 
 def _knob_prefix(settings) -> str:
     """CONCIERGE_ variables that move an agent knob off its default (the LLM-simulator A/B depends on them)."""
-    from conversation.cli_sim import KNOBS, knob_env
+    from evals.knobs import KNOBS, knob_env
 
     defaults = type(settings).model_construct()
     return knob_env({k: getattr(settings, k) for k in KNOBS}, {k: getattr(defaults, k) for k in KNOBS})
@@ -189,7 +192,7 @@ def _load_cases(cases: Path) -> list:
 
 
 def _sim_runs(settings, component: str, variants, model, *, cases: Path, loaded: list, mode: str, sessions: int,
-              seed: int, workers: int, fresh: bool, judge: bool):
+              seed: int, workers: int, fresh: bool, judge: bool, catalog_loader: CatalogLoader):
     import dataclasses
 
     from conversation.app import build_service, service_config
@@ -211,7 +214,7 @@ def _sim_runs(settings, component: str, variants, model, *, cases: Path, loaded:
         with _bar() as bar:
             tasks = {v.label: bar.add_task(f"{v.label} = {v.prompt_id}", total=sessions) for v in variants}
             runs = run_sim_ab(loaded, component=component, variants=variants, base=base, model=model,
-                              catalog_for=_catalogs(), simulator_factory=simulator_factory(model),
+                              catalog_for=_catalogs(catalog_loader), simulator_factory=simulator_factory(model),
                               judge=LLMJudge(model) if judge else None, sessions=sessions, seed=seed,
                               concurrency=workers, folder=folder, tag=tag,
                               on_progress=lambda label, n: bar.update(tasks[label], completed=n),
@@ -225,17 +228,14 @@ def _sim_runs(settings, component: str, variants, model, *, cases: Path, loaded:
     return runs, {"cases": str(cases), "setting": setting}
 
 
-def _catalogs():
+def _catalogs(catalog_loader: CatalogLoader):
     """A case's catalog (a path relative to the repository unless absolute), each loaded once."""
-    from retrieval.loaders import load_catalog
-
-    repo = Path(__file__).resolve().parents[1]
     loaded: dict[str, object] = {}
 
     def catalog_for(case):
         if case.catalog not in loaded:
             path = Path(case.catalog)
-            loaded[case.catalog] = load_catalog(path if path.is_absolute() else (repo / path).resolve())
+            loaded[case.catalog] = catalog_loader(path if path.is_absolute() else (REPO / path).resolve())
         return loaded[case.catalog]
 
     return catalog_for

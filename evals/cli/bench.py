@@ -11,8 +11,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from evals.cli.retrieval import bench_retrieval
+
 bench_app = typer.Typer(no_args_is_help=True, help="Measure speed and write reports/.")
 err = Console(stderr=True)
+
+
+bench_app.command("retrieval")(bench_retrieval)
 
 
 @bench_app.callback()
@@ -135,15 +140,15 @@ def chat(
     from evals.bench_chat import run_chat_bench
     from evals.bench_chat_report import verdicts, write_chat_report
     from retrieval.catalog import CatalogError
-    from retrieval.vector import progress_bar
+    from evals.progress import progress_bar
 
     settings = Settings()
     try:
         started = time.perf_counter()
-        service = build_service(settings, progress=True)
+        service = build_service(settings, progress=progress_bar)
         startup_s = time.perf_counter() - started
         warm_up_s = service.warm_up()
-        with progress_bar(True, "scripted chat turns", conversations * turns) as advance:
+        with progress_bar(conversations * turns, "scripted chat turns") as advance:
             result = run_chat_bench(service, conversations=conversations, turns=turns, advance=advance)
         result.update(startup_s=startup_s, warm_up_s=warm_up_s)
     except (LLMError, CatalogError) as exc:

@@ -28,7 +28,7 @@ def serve(
     from agent.llm import LLMError
     from conversation.app import configured_store
     from conversation.settings import Settings
-    from conversation.store import is_shared
+    from conversation.stores import is_shared
     from retrieval.catalog import CatalogError
 
     settings = Settings()

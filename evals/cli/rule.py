@@ -11,22 +11,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-REPO = Path(__file__).resolve().parents[1]
-LASTFM_ROOT = REPO.parent / "shared" / "data" / "lastfm-unicorn"
-err = Console(stderr=True)
-
-
-class Dataset(str, Enum):
-    lastfm = "lastfm"
-    lastfm_star = "lastfm_star"
-
-
-class Mode(str, Enum):
-    graph = "graph"
-    llm = "llm"
+from agent.backends import build_chat_model
+from evals.cli.common import LASTFM_ROOT, Dataset, Mode, err
+from evals.models import ModelFactory, cached_model
+from evals.progress import bars as _bar
 
 
 class NegativeAnswers(str, Enum):
@@ -37,11 +26,6 @@ class NegativeAnswers(str, Enum):
 class Ranker(str, Enum):
     ease = "ease"
     popularity = "popularity"
-
-
-def _bar() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TimeRemainingColumn(), console=err)
 
 
 def eval_rule(
@@ -65,68 +49,29 @@ def eval_rule(
              "tuned on valid with --tune).")] = NegativeAnswers.prune,
     ranker: Annotated[Ranker, typer.Option(help="Item scores behind the policy: ease (trained on train) or "
                                                 "popularity (an ablation).")] = Ranker.ease,
-    report: Annotated[Path | None, typer.Option(help="Markdown report (default reports/rule-DATASET-MODE[-soft][-popularity].md).")] = None,
+    report: Annotated[Path | None, typer.Option(help="Markdown report (default "
+                                                     "reports/rule-DATASET-MODE[-soft][-popularity].md).")] = None,
     json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+    *,
+    model_factory: ModelFactory = build_chat_model,
 ) -> None:
     """Multi-round success on LastFM / LastFM*: SR@5/10/15, AT, hDCG with 95% CIs (resumable)."""
     from conversation.settings import Settings
-    from evals.rule_eval import finished_pairs, load_bench, run_sessions, session_pairs, tuned_path, tuned_setup
-    from evals.rule_report import confidence_intervals, paired_deltas, write_rule_report
-    from evals.rule_sim import rule_metrics
-    from retrieval.catalog import CatalogError
+    from evals.rule_eval import finished_pairs, run_sessions
 
     settings = Settings()
-    try:
-        with err.status(f"loading {dataset.value}, its graph and the ranker"):
-            bench = load_bench(dataset.value, root=data_root, data_dir=settings.data_dir)
-        if ranker is Ranker.popularity:
-            from agent.policy import PopularityScorer
-
-            bench.scorer = PopularityScorer(bench.catalog, bench.graph)
-        pairs = session_pairs(bench.catalog, split, limit=limit, seed=seed)
-    except (CatalogError, FileNotFoundError, ValueError) as exc:
-        err.print(f"[bold red]error:[/] {exc}")
-        raise typer.Exit(2) from None
-    tuned_from = "defaults"
+    bench, pairs = _load(dataset.value, data_root, settings.data_dir, split=split, limit=limit, seed=seed,
+                         popularity=ranker is Ranker.popularity)
     variant = negative_answers.value
-    if tune:
-        setup = _tune(bench, dataset.value, tune_limit, seed, workers, variant)
-    else:
-        setup = tuned_setup(dataset.value, variant)
-    if tuned_path(dataset.value, variant).is_file():
-        tuned_from = f"evals/tuned/{tuned_path(dataset.value, variant).name}"
-    model = None
-    if mode is Mode.llm:
-        from agent.backends import build_chat_model
-        from agent.llm import LLMError
-        from agent.prompts import PromptError, load_prompt
-
-        try:
-            load_prompt(planner_prompt)
-        except PromptError as exc:
-            err.print(f"[bold red]error:[/] {exc}")
-            raise typer.Exit(2) from None
-
-        try:
-            with err.status("loading the chat model"):
-                model = build_chat_model(settings)
-        except LLMError as exc:
-            err.print(f"[bold red]error:[/] {exc}")
-            raise typer.Exit(2) from None
-        if cache is not None:
-            from evals.llm_cache import CachedChatModel, ResponseCache
-
-            model = CachedChatModel(model, ResponseCache(cache))
+    setup, tuned_from = _setup(bench, dataset.value, tune=tune, tune_limit=tune_limit, seed=seed, workers=workers,
+                               variant=variant)
+    model = _model(settings, planner_prompt, cache, model_factory) if mode is Mode.llm else None
     runs = Path(settings.data_dir) / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     model_tag = "" if model is None else f"-{model.name}-{planner_prompt}"
     # Sessions are keyed by (user, target) and a seeded sample of N pairs is the first N of a larger one, so
     # every sample size shares one results file: --limit 200 resumes a stopped --limit 100 run and vice versa.
-    knobs = asdict(setup)
-    if setup.negative_answers == "prune":  # the names of runs kept from before the variant existed
-        knobs.pop("negative_answers"), knobs.pop("reject_penalty")
-    sample = f"{split}-{'sample' if limit else 'all'}-s{seed}-" + "-".join(f"{v}" for v in knobs.values()) + (
-        "" if ranker is Ranker.ease else "-popularity")
+    sample = _sample_tag(setup, split=split, limit=limit, seed=seed, popularity=ranker is Ranker.popularity)
 
     def results_of(mode_tag: str) -> Path:  # a file name safe on every system (the model name holds a colon)
         return runs / re.sub(r"[^A-Za-z0-9_.-]+", "_", f"rule-{dataset.value}-{mode_tag}-{sample}.jsonl")
@@ -142,31 +87,108 @@ def eval_rule(
                                on_progress=lambda n: bar.advance(task, n), model=model, mode=mode.value,
                                chunk=100 if model is None else 1, planner_prompt=planner_prompt)
     seconds = (datetime.now(timezone.utc) - started).total_seconds()
-    metrics = rule_metrics(results)
     beside = None
     if mode is Mode.llm:  # graph mode on the very same pairs and openings, for a paired comparison
-        with err.status("graph mode on the same sample"):
-            graph_results = run_sessions(bench, setup, pairs, seed=seed, workers=workers,
-                                         results_file=results_of("graph"), chunk=100)
-        beside = {**rule_metrics(graph_results), "ci95": confidence_intervals(graph_results, seed=seed),
-                  "paired_delta": paired_deltas(results, graph_results, seed=seed)}
-    command = f"concierge eval rule --dataset {dataset.value} --mode {mode.value}" + (
+        beside = _graph_beside(bench, setup, pairs, results, seed=seed, workers=workers, results_file=results_of("graph"))
+    command = _command(dataset, mode, split=split, limit=limit, seed=seed, planner_prompt=planner_prompt) + (
         f" --negative-answers {variant}" if variant != "prune" else "") + (
-        f" --ranker {ranker.value}" if ranker is not Ranker.ease else "") + (
+        f" --ranker {ranker.value}" if ranker is not Ranker.ease else "")
+    name = f"rule-{dataset.value}-{mode.value}" + ("" if variant == "prune" else f"-{variant}") + (
+        "" if ranker is Ranker.ease else f"-{ranker.value}")
+    out = {"command": command, "negative_answers": variant, "ranker": ranker.value,
+           "date": started.isoformat(timespec="seconds"), "dataset": dataset.value,
+           "mode": mode.value, "split": split, "limit": limit, "seed": seed, "workers": workers or "auto",
+           "seconds": seconds, "resumed_sessions": resumed}
+    _finish(out, results, seed=seed, setup=setup, tuned_from=tuned_from, model=model, beside=beside,
+            planner_prompt=planner_prompt if mode is Mode.llm else None,
+            report=report or Path("reports") / f"{name}.md", as_json=json)
+
+
+def _sample_tag(setup, *, split: str, limit: int | None, seed: int, popularity: bool) -> str:
+    """The results file's tag: split, sample, seed and every knob (prune runs keep the names they had before
+    the negative-answer variant existed)."""
+    knobs = asdict(setup)
+    if setup.negative_answers == "prune":
+        knobs.pop("negative_answers"), knobs.pop("reject_penalty")
+    return f"{split}-{'sample' if limit else 'all'}-s{seed}-" + "-".join(f"{v}" for v in knobs.values()) + (
+        "-popularity" if popularity else "")
+
+
+def _command(dataset: Dataset, mode: Mode, *, split: str, limit: int | None, seed: int, planner_prompt: str) -> str:
+    """The command that reproduces the run (options at their defaults left out)."""
+    return f"concierge eval rule --dataset {dataset.value} --mode {mode.value}" + (
         f" --split {split}" if split != "test" else "") + (f" --limit {limit}" if limit else "") + (
         f" --seed {seed}" if seed else "") + (
         f" --planner-prompt {planner_prompt}" if mode is Mode.llm and planner_prompt != "planner.v3" else "")
-    out = {"command": command, "date": started.isoformat(timespec="seconds"), "dataset": dataset.value,
-           "mode": mode.value, "split": split, "limit": limit, "seed": seed, "workers": workers or "auto",
-           "seconds": seconds, "resumed_sessions": resumed, **metrics, "ci95": confidence_intervals(results, seed=seed), "setup": asdict(setup),
-           "tuned_from": tuned_from, "negative_answers": variant, "ranker": ranker.value,
-           "planner_prompt": planner_prompt if mode is Mode.llm else None,
-           "cache": model.cache.stats() if model is not None and hasattr(model, "cache") else None,
-           "graph_same_sample": beside}
-    name = f"rule-{dataset.value}-{mode.value}" + ("" if variant == "prune" else f"-{variant}") + (
-        "" if ranker is Ranker.ease else f"-{ranker.value}")
-    path = write_rule_report(out, report or Path("reports") / f"{name}.md")
-    if json:
+
+
+def _load(dataset: str, data_root: Path, data_dir: Path, *, split: str, limit: int | None, seed: int,
+          popularity: bool = False):
+    from agent.policy import PopularityScorer
+    from evals.rule_eval import load_bench, session_pairs
+    from retrieval.catalog import CatalogError
+
+    try:
+        with err.status(f"loading {dataset}, its graph and the ranker"):
+            bench = load_bench(dataset, root=data_root, data_dir=data_dir)
+        if popularity:  # the ablation: popularity instead of the EASE ranker
+            bench.scorer = PopularityScorer(bench.catalog, bench.graph)
+        return bench, session_pairs(bench.catalog, split, limit=limit, seed=seed)
+    except (CatalogError, FileNotFoundError, ValueError) as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+
+
+def _setup(bench, dataset: str, *, tune: bool, tune_limit: int, seed: int, workers: int, variant: str = "prune"):
+    """The policy knobs (tuned now, or as tuned before) and where they came from."""
+    from evals.rule_eval import tuned_path, tuned_setup
+
+    setup = _tune(bench, dataset, tune_limit, seed, workers, variant) if tune else tuned_setup(dataset, variant)
+    path = tuned_path(dataset, variant)
+    return setup, f"evals/tuned/{path.name}" if path.is_file() else "defaults"
+
+
+def _model(settings, planner_prompt: str, cache: Path | None, model_factory: ModelFactory):
+    from agent.llm import LLMError
+    from agent.prompts import PromptError, load_prompt
+
+    try:
+        load_prompt(planner_prompt)
+    except PromptError as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    try:
+        with err.status("loading the chat model"):
+            return cached_model(settings, cache, model_factory=model_factory)
+    except LLMError as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+
+
+def _graph_beside(bench, setup, pairs, results, *, seed: int, workers: int, results_file: Path) -> dict:
+    from evals.rule_eval import run_sessions
+    from evals.rule_report import confidence_intervals, paired_deltas
+    from evals.rule_sim import rule_metrics
+
+    with err.status("graph mode on the same sample"):
+        graph_results = run_sessions(bench, setup, pairs, seed=seed, workers=workers, results_file=results_file,
+                                     chunk=100)
+    return {**rule_metrics(graph_results), "ci95": confidence_intervals(graph_results, seed=seed),
+            "paired_delta": paired_deltas(results, graph_results, seed=seed)}
+
+
+def _finish(out: dict, results, *, seed: int, setup, tuned_from: str, model, beside, planner_prompt: str | None,
+            report: Path, as_json: bool) -> None:
+    from evals.rule_report import confidence_intervals, write_rule_report
+    from evals.rule_sim import rule_metrics
+
+    metrics = rule_metrics(results)
+    out.update({**metrics, "ci95": confidence_intervals(results, seed=seed), "setup": asdict(setup),
+                "tuned_from": tuned_from, "planner_prompt": planner_prompt,
+                "cache": model.cache.stats() if model is not None and hasattr(model, "cache") else None,
+                "graph_same_sample": beside})
+    path = write_rule_report(out, report)
+    if as_json:
         print(jsonlib.dumps({**out, "report": str(path)}))
         return
     err.print(f"SR@5 {metrics['sr5']:.4f}  SR@10 {metrics['sr10']:.4f}  SR@15 {metrics['sr15']:.4f}  "
