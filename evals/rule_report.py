@@ -63,8 +63,10 @@ def paired_deltas(results: Sequence[SessionResult], other: Sequence[SessionResul
 def write_rule_report(result: dict[str, Any], path: Path) -> Path:
     dataset, mode, ci = result["dataset"], result["mode"], result["ci95"]
     setup = result["setup"]
+    soft = setup.get("negative_answers") == "soft"
     lines = [
-        f"# Rule-simulator benchmark: {dataset}, `{mode}` mode",
+        f"# Rule-simulator benchmark: {dataset}, `{mode}` mode" + (", soft negative answers" if soft else "")
+        + (", popularity ranker (ablation)" if result.get("ranker") == "popularity" else ""),
         "",
         f"Run {result['date']} with `{result['command']}` ({result['seconds']:.0f} s, {result['workers']} worker "
         f"processes"
@@ -85,8 +87,8 @@ def write_rule_report(result: dict[str, Any], path: Path) -> Path:
         lines.append(f"| {label} | {result[key]:.4f} | [{ci[key][0]:.4f}, {ci[key][1]:.4f}] |")
     lines += [
         "",
-        f"Ids shown that were off the path (not in the catalog, missing an accepted attribute, carrying a "
-        f"rejected one, or shown before): **{result['invalid_ids_shown']}**. Ids an LLM proposed that the gate "
+        f"Ids shown that were off the path (not in the catalog, missing an accepted attribute, "
+        f"{'' if soft else 'carrying a rejected one, '}or shown before): **{result['invalid_ids_shown']}**. Ids an LLM proposed that the gate "
         f"removed: {result['invalid_ids_proposed']}. Fallback rate (turns where an LLM step fell back): "
         f"{result['fallback_rate']:.4f}. Mean agent time per turn: {result['mean_turn_latency_s'] * 1000:.1f} ms.",
         "",
@@ -97,7 +99,9 @@ def write_rule_report(result: dict[str, Any], path: Path) -> Path:
     ]
     for method, (sr, at, h) in ANCHORS.get(dataset, {}).items():
         lines.append(f"| {method} | {sr:.3f} | {at:.2f} | {h:.3f} |")
-    lines.append(f"| Concierge `{mode}` | {result['sr15']:.3f} | {result['at']:.2f} | {result['hdcg']:.3f} |")
+    variant = (", soft negative answers" if soft else "") + (
+        ", popularity instead of EASE" if result.get("ranker") == "popularity" else "")
+    lines.append(f"| Concierge `{mode}`{variant} | {result['sr15']:.3f} | {result['at']:.2f} | {result['hdcg']:.3f} |")
     beside = result.get("graph_same_sample")
     if beside:
         lines += [
@@ -134,9 +138,13 @@ def write_rule_report(result: dict[str, Any], path: Path) -> Path:
         "",
         "## Policy",
         "",
-        "Candidates follow the path on the item–attribute graph (all accepted attributes, no rejected ones, "
-        "nothing shown before, nothing the user has in `train`); item weights are a softmax of the EASE "
-        "ranker's personal scores (trained on `review_dict_train` only); the question is the attribute with "
+        "Candidates follow the path on the item–attribute graph (all accepted attributes, "
+        + ("items with a rejected attribute kept but their score lowered by `reject_penalty` per rejected "
+           "attribute, as UNICORN's and SCPR's agents do, " if soft else "no rejected ones, ")
+        + "nothing shown before, nothing the user has in `train`); item weights are a softmax of the "
+        + ("items' popularity in `train` (an ablation of the ranker)" if result.get("ranker") == "popularity" else
+           "EASE ranker's personal scores (trained on `review_dict_train` only)")
+        + "; the question is the attribute with "
         "the highest weighted binary entropy; the agent recommends when at most 10 candidates remain, when the "
         "top 10 hold `recommend_mass` of the weight, or after `max_questions` questions. Knobs, chosen on "
         f"`valid` ({result.get('tuned_from', 'defaults')}): "

@@ -112,12 +112,14 @@ def run_session(service: ConversationService, *, user: str, target: str, target_
 
 
 def _valid(service: ConversationService, item_id: str, accepted: set[Attr], rejected: set[Attr], shown: set[str]) -> bool:
-    """Shown ids must be catalog items on the path: every accepted attribute, no rejected one, not shown before."""
+    """Shown ids must be catalog items on the path: every accepted attribute, no rejected one (unless the
+    policy answers "no" softly: then a rejected attribute only lowers an item's score), not shown before."""
     item = service.catalog.items.get(item_id)
     if item is None or item_id in shown:
         return False
     has = item_attrs(item)
-    return accepted <= has and not (rejected & has)
+    soft = service.policy.config.negative_answers == "soft"
+    return accepted <= has and (soft or not (rejected & has))
 
 
 def rule_metrics(results: Sequence[SessionResult], *, max_turns: int = MAX_TURNS) -> dict[str, float]:
