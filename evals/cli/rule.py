@@ -28,6 +28,19 @@ class Ranker(str, Enum):
     popularity = "popularity"
 
 
+CacheOption = Annotated[Path | None, typer.Option(
+    help="llm mode: LLM response cache (SQLite) that stores every call and replays those it holds; `concierge ab "
+         "--cache` with the same file then replays the sessions of its arm with the same planner prompt.")]
+NegativeAnswersOption = Annotated[NegativeAnswers, typer.Option(
+    help="What a 'no' to an attribute does: prune removes every item with it (CPR's path); soft keeps them and "
+         "lowers their score per rejected attribute (as UNICORN's and SCPR's agents do; the penalty is tuned on "
+         "valid with --tune).")]
+RankerOption = Annotated[Ranker, typer.Option(
+    help="Item scores behind the policy: ease (trained on train) or popularity (an ablation).")]
+ReportOption = Annotated[Path | None, typer.Option(
+    help="Markdown report (default reports/rule-DATASET-MODE[-soft][-popularity].md).")]
+
+
 def eval_rule(
     dataset: Annotated[Dataset, typer.Option(help="UNICORN benchmark: lastfm (33 attributes) or lastfm_star (8,438).")],
     mode: Annotated[Mode, typer.Option(help="graph: CPR policy, no LLM. llm: the LLM planner over CPR's legal actions.")] = Mode.graph,
@@ -40,17 +53,10 @@ def eval_rule(
     data_root: Annotated[Path, typer.Option(help="Folder holding lastfm/ and lastfm_star/.")] = LASTFM_ROOT,
     fresh: Annotated[bool, typer.Option(help="Ignore results saved by an earlier, interrupted run.")] = False,
     planner_prompt: Annotated[str, typer.Option(help="llm mode: the planner's prompt id (planner.v1, planner.v2, planner.v3).")] = "planner.v3",
-    cache: Annotated[Path | None, typer.Option(help="llm mode: LLM response cache (SQLite) that stores every call and replays "
-                                                     "those it holds; `concierge ab --cache` with the same file then replays "
-                                                     "the sessions of its arm with the same planner prompt.")] = None,
-    negative_answers: Annotated[NegativeAnswers, typer.Option(
-        help="What a 'no' to an attribute does: prune removes every item with it (CPR's path); soft keeps them "
-             "and lowers their score per rejected attribute (as UNICORN's and SCPR's agents do; the penalty is "
-             "tuned on valid with --tune).")] = NegativeAnswers.prune,
-    ranker: Annotated[Ranker, typer.Option(help="Item scores behind the policy: ease (trained on train) or "
-                                                "popularity (an ablation).")] = Ranker.ease,
-    report: Annotated[Path | None, typer.Option(help="Markdown report (default "
-                                                     "reports/rule-DATASET-MODE[-soft][-popularity].md).")] = None,
+    cache: CacheOption = None,
+    negative_answers: NegativeAnswersOption = NegativeAnswers.prune,
+    ranker: RankerOption = Ranker.ease,
+    report: ReportOption = None,
     json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
     *,
     model_factory: ModelFactory = build_chat_model,
