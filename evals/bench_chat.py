@@ -22,7 +22,7 @@ from typing import Any
 
 from conversation.service import ConversationService
 from agent.state import TurnResult
-from evals.bench_serve import percentile
+from evals.stats import percentile
 
 COMMAND = "concierge bench chat"
 WISHES = ("a heist with a clever twist", "something cosy for a rainy Sunday afternoon",

@@ -106,14 +106,19 @@ def write_chat_report(result: dict[str, Any], path: Path, *, command: str) -> Pa
     ]
     if plot is not None:
         lines += [f"![latency of each turn]({plot.name})", ""]
-    lines += ["## Turns", "", "| # | message | action | reply (first line) | latency | first chunk | LLM calls | tokens in / out |",
-              "|---|---|---|---|---|---|---|---|"]
-    for n, s in enumerate(result["samples"], 1):
+    lines += [*_turn_table(result["samples"]), ""]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def _turn_table(samples: list[dict[str, Any]]) -> list[str]:
+    """One row per scripted turn: message, action, the reply's first line, latency, LLM calls, tokens."""
+    lines = ["## Turns", "", "| # | message | action | reply (first line) | latency | first chunk | LLM calls | tokens in / out |",
+             "|---|---|---|---|---|---|---|---|"]
+    for n, s in enumerate(samples, 1):
         first_s = f"{s['first_chunk_s']:.2f} s" if s["first_chunk_s"] is not None else "-"
         reply = s.get("reply", "").replace("|", "/")
         lines.append(f"| {n} | {s['text'][:60]} | {s['action']} | {reply} | {s['latency_s']:.2f} s | {first_s} | {s['llm_calls']} | "
                      f"{s['prompt_tokens']} / {s['completion_tokens']} |")
-    lines.append("")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines), encoding="utf-8")
-    return path
+    return lines

@@ -353,15 +353,7 @@ def write_bench_report(result: dict[str, Any], path: Path) -> Path:
         reopen_text = f"{reopen['seconds']:.1f} ({reopen['embedded']})" if reopen else "n/a"
         lines.append(f"| {size['size']:,} | {size['vector_backend']} | {size['keyword_build_s']:.1f} | "
                      f"{size['vector_build_s']:.1f} | {reopen_text} | {size['peak_rss_mb']:.0f} |")
-    lines += ["", "Query latency in ms, p50 / p95 (wall clock; CPU time in brackets):", "",
-              "| items | mode | unfiltered | with a genre filter |", "|---|---|---|---|"]
-    for size in result["sizes"]:
-        for mode, lat in size["latency"].items():
-            cells = []
-            for kind in ("unfiltered", "filtered"):
-                wall, cpu = lat[kind], lat[f"{kind}_cpu"]
-                cells.append(f"{wall['p50_ms']:.1f} / {wall['p95_ms']:.1f} ({cpu['p50_ms']:.1f} / {cpu['p95_ms']:.1f})")
-            lines.append(f"| {size['size']:,} | {mode} | {cells[0]} | {cells[1]} |")
+    lines += _latency_table(result["sizes"])
     lines += ["", "## Embedding throughput (real documents, measured separately)", "",
               f"- {emb['docs_per_s']:.1f} item documents/s ({emb['documents']} MovieLens documents, batch 64).",
               f"- one short query: p50 {emb['query']['p50_ms']:.1f} ms, p95 {emb['query']['p95_ms']:.1f} ms "
@@ -380,6 +372,20 @@ def write_bench_report(result: dict[str, Any], path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+def _latency_table(sizes: list[dict[str, Any]]) -> list[str]:
+    """Query latency per size and mode, p50 / p95 wall clock with CPU time in brackets."""
+    lines = ["", "Query latency in ms, p50 / p95 (wall clock; CPU time in brackets):", "",
+             "| items | mode | unfiltered | with a genre filter |", "|---|---|---|---|"]
+    for size in sizes:
+        for mode, lat in size["latency"].items():
+            cells = []
+            for kind in ("unfiltered", "filtered"):
+                wall, cpu = lat[kind], lat[f"{kind}_cpu"]
+                cells.append(f"{wall['p50_ms']:.1f} / {wall['p95_ms']:.1f} ({cpu['p50_ms']:.1f} / {cpu['p95_ms']:.1f})")
+            lines.append(f"| {size['size']:,} | {mode} | {cells[0]} | {cells[1]} |")
+    return lines
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ import httpx
 
 from evals.serve_machine import SleepProbe, busy_share, cpu_ticks, machine, paused_share
 from evals.serve_server import DELAY_ENV, THREADS_ENV, ServerProcess
+from evals.stats import summarize
 from retrieval.catalog import Catalog
 
 COMMAND = "concierge bench serve"
@@ -99,21 +100,6 @@ def follow_up(rng: random.Random, vocab: dict[str, list[str]], last: dict[str, A
     mention = _mention(rng, vocab)
     return rng.choice(["something else", "seen those, any others?", f"more {mention} please",
                        f"maybe with {mention}", f"no {mention}", "none of these"])
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (the smallest value with at least q% of the values at or below it)."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    rank = max(1, -(-len(ordered) * q // 100))  # ceil(n q / 100)
-    return ordered[int(rank) - 1]
-
-
-def summarize(values: list[float]) -> dict[str, float]:
-    return {"n": len(values), "p50": percentile(values, 50), "p95": percentile(values, 95),
-            "p99": percentile(values, 99), "max": max(values, default=float("nan")),
-            "mean": sum(values) / len(values) if values else float("nan")}
 
 
 def find_leaks(texts: dict[int, str], owners: dict[int, str]) -> list[tuple[int, str]]:

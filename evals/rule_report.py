@@ -61,9 +61,21 @@ def paired_deltas(results: Sequence[SessionResult], other: Sequence[SessionResul
 
 
 def write_rule_report(result: dict[str, Any], path: Path) -> Path:
+    soft = result["setup"].get("negative_answers") == "soft"
+    lines = [*_summary(result, soft), *_anchors(result, soft), *_beside(result), *_extras(result),
+             *_policy(result, soft)]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+METRICS = (("sr5", "SR@5"), ("sr10", "SR@10"), ("sr15", "SR@15"), ("at", "AT"), ("hdcg", "hDCG"))
+
+
+def _summary(result: dict[str, Any], soft: bool) -> list[str]:
+    """Title, what was run, the metrics with their CIs and the off-path counts."""
     dataset, mode, ci = result["dataset"], result["mode"], result["ci95"]
-    setup = result["setup"]
-    soft = setup.get("negative_answers") == "soft"
     lines = [
         f"# Rule-simulator benchmark: {dataset}, `{mode}` mode" + (", soft negative answers" if soft else "")
         + (", popularity ranker (ablation)" if result.get("ranker") == "popularity" else ""),
@@ -83,58 +95,74 @@ def write_rule_report(result: dict[str, Any], path: Path) -> Path:
         "| metric | Concierge | 95% CI |",
         "|---|---|---|",
     ]
-    for key, label in (("sr5", "SR@5"), ("sr10", "SR@10"), ("sr15", "SR@15"), ("at", "AT"), ("hdcg", "hDCG")):
-        lines.append(f"| {label} | {result[key]:.4f} | [{ci[key][0]:.4f}, {ci[key][1]:.4f}] |")
-    lines += [
+    lines += [f"| {label} | {result[key]:.4f} | [{ci[key][0]:.4f}, {ci[key][1]:.4f}] |" for key, label in METRICS]
+    return lines + [
         "",
         f"Ids shown that were off the path (not in the catalog, missing an accepted attribute, "
-        f"{'' if soft else 'carrying a rejected one, '}or shown before): **{result['invalid_ids_shown']}**. Ids an LLM proposed that the gate "
-        f"removed: {result['invalid_ids_proposed']}. Fallback rate (turns where an LLM step fell back): "
-        f"{result['fallback_rate']:.4f}. Mean agent time per turn: {result['mean_turn_latency_s'] * 1000:.1f} ms.",
-        "",
-        "## Published anchors (UNICORN, SIGIR 2021, Table 2; to be re-checked except where DESIGN.md says)",
-        "",
-        "| method | SR@15 | AT | hDCG |",
-        "|---|---|---|---|",
+        f"{'' if soft else 'carrying a rejected one, '}or shown before): **{result['invalid_ids_shown']}**. "
+        f"Ids an LLM proposed that the gate removed: {result['invalid_ids_proposed']}. Fallback rate (turns "
+        f"where an LLM step fell back): {result['fallback_rate']:.4f}. Mean agent time per turn: "
+        f"{result['mean_turn_latency_s'] * 1000:.1f} ms.",
     ]
-    for method, (sr, at, h) in ANCHORS.get(dataset, {}).items():
+
+
+def _anchors(result: dict[str, Any], soft: bool) -> list[str]:
+    lines = ["", "## Published anchors (UNICORN, SIGIR 2021, Table 2; to be re-checked except where DESIGN.md says)",
+             "", "| method | SR@15 | AT | hDCG |", "|---|---|---|---|"]
+    for method, (sr, at, h) in ANCHORS.get(result["dataset"], {}).items():
         lines.append(f"| {method} | {sr:.3f} | {at:.2f} | {h:.3f} |")
     variant = (", soft negative answers" if soft else "") + (
         ", popularity instead of EASE" if result.get("ranker") == "popularity" else "")
-    lines.append(f"| Concierge `{mode}`{variant} | {result['sr15']:.3f} | {result['at']:.2f} | {result['hdcg']:.3f} |")
-    beside = result.get("graph_same_sample")
-    if beside:
-        lines += [
-            "",
-            f"## Beside `graph` mode on the same sample",
-            "",
-            (f"Planner prompt `{result['planner_prompt']}`. " if result.get("planner_prompt") else "")
-            + f"The same {result['sessions']:,} pairs with the same openings, played by the CPR policy alone (no LLM). "
-            f"Difference = `{mode}` − `graph`, with a paired bootstrap 95% CI.",
-            "",
-            f"| metric | `{mode}` | `graph` | difference | 95% CI |",
-            "|---|---|---|---|---|",
-        ]
-        for key, label in (("sr5", "SR@5"), ("sr10", "SR@10"), ("sr15", "SR@15"), ("at", "AT"), ("hdcg", "hDCG")):
-            d = beside["paired_delta"][key]
-            lines.append(f"| {label} | {result[key]:.4f} | {beside[key]:.4f} | {d['delta']:+.4f} | "
-                         f"[{d['ci95'][0]:+.4f}, {d['ci95'][1]:+.4f}] |")
-        lines.append(f"| fallback rate | {result['fallback_rate']:.4f} | {beside['fallback_rate']:.4f} | | |")
-        lines.append(f"| ids shown off the path | {result['invalid_ids_shown']} | {beside['invalid_ids_shown']} | | |")
-        lines.append(f"| ids proposed, removed by the gate | {result['invalid_ids_proposed']} | "
-                     f"{beside['invalid_ids_proposed']} | | |")
-        lines.append(f"| mean agent time per turn (ms) | {result['mean_turn_latency_s'] * 1000:.0f} | "
-                     f"{beside['mean_turn_latency_s'] * 1000:.1f} | | |")
-    extra = {k: result[k] for k in ("llm_calls_per_turn", "tokens_per_session", "fallbacks_by_kind") if k in result}
-    if extra.get("llm_calls_per_turn"):
-        lines += ["", f"LLM calls per agent turn: {extra['llm_calls_per_turn']:.2f}; tokens per session: "
-                      f"{extra['tokens_per_session']:.0f}."]
+    lines.append(f"| Concierge `{result['mode']}`{variant} | {result['sr15']:.3f} | {result['at']:.2f} | "
+                 f"{result['hdcg']:.3f} |")
+    return lines
+
+
+def _beside(result: dict[str, Any]) -> list[str]:
+    """The paired comparison with `graph` mode on the same sample (llm mode only)."""
+    beside, mode = result.get("graph_same_sample"), result["mode"]
+    if not beside:
+        return []
+    lines = [
+        "",
+        "## Beside `graph` mode on the same sample",
+        "",
+        (f"Planner prompt `{result['planner_prompt']}`. " if result.get("planner_prompt") else "")
+        + f"The same {result['sessions']:,} pairs with the same openings, played by the CPR policy alone (no LLM). "
+        f"Difference = `{mode}` − `graph`, with a paired bootstrap 95% CI.",
+        "",
+        f"| metric | `{mode}` | `graph` | difference | 95% CI |",
+        "|---|---|---|---|---|",
+    ]
+    for key, label in METRICS:
+        d = beside["paired_delta"][key]
+        lines.append(f"| {label} | {result[key]:.4f} | {beside[key]:.4f} | {d['delta']:+.4f} | "
+                     f"[{d['ci95'][0]:+.4f}, {d['ci95'][1]:+.4f}] |")
+    return lines + [
+        f"| fallback rate | {result['fallback_rate']:.4f} | {beside['fallback_rate']:.4f} | | |",
+        f"| ids shown off the path | {result['invalid_ids_shown']} | {beside['invalid_ids_shown']} | | |",
+        f"| ids proposed, removed by the gate | {result['invalid_ids_proposed']} | {beside['invalid_ids_proposed']} | | |",
+        f"| mean agent time per turn (ms) | {result['mean_turn_latency_s'] * 1000:.0f} | "
+        f"{beside['mean_turn_latency_s'] * 1000:.1f} | | |",
+    ]
+
+
+def _extras(result: dict[str, Any]) -> list[str]:
+    """LLM calls and tokens, the response cache, fallbacks by kind (when there are any)."""
+    lines = []
+    if result.get("llm_calls_per_turn"):
+        lines += ["", f"LLM calls per agent turn: {result['llm_calls_per_turn']:.2f}; tokens per session: "
+                      f"{result['tokens_per_session']:.0f}."]
     if result.get("cache"):
         c = result["cache"]
         lines += ["", f"LLM response cache `{c['path']}`: {c['hits']} hits, {c['misses']} misses, {c['stored']} stored."]
-    if extra.get("fallbacks_by_kind"):
-        lines += ["", "Fallbacks by kind: " + ", ".join(f"{k} {v}" for k, v in extra["fallbacks_by_kind"].items()) + "."]
-    lines += [
+    if result.get("fallbacks_by_kind"):
+        lines += ["", "Fallbacks by kind: " + ", ".join(f"{k} {v}" for k, v in result["fallbacks_by_kind"].items()) + "."]
+    return lines
+
+
+def _policy(result: dict[str, Any], soft: bool) -> list[str]:
+    return [
         "",
         "## Policy",
         "",
@@ -144,14 +172,9 @@ def write_rule_report(result: dict[str, Any], path: Path) -> Path:
         + "nothing shown before, nothing the user has in `train`); item weights are a softmax of the "
         + ("items' popularity in `train` (an ablation of the ranker)" if result.get("ranker") == "popularity" else
            "EASE ranker's personal scores (trained on `review_dict_train` only)")
-        + "; the question is the attribute with "
-        "the highest weighted binary entropy; the agent recommends when at most 10 candidates remain, when the "
-        "top 10 hold `recommend_mass` of the weight, or after `max_questions` questions. Knobs, chosen on "
-        f"`valid` ({result.get('tuned_from', 'defaults')}): "
-        + ", ".join(f"{k} = {v}" for k, v in setup.items()) + ".",
+        + "; the question is the attribute with the highest weighted binary entropy; the agent recommends when "
+        "at most 10 candidates remain, when the top 10 hold `recommend_mass` of the weight, or after "
+        f"`max_questions` questions. Knobs, chosen on `valid` ({result.get('tuned_from', 'defaults')}): "
+        + ", ".join(f"{k} = {v}" for k, v in result["setup"].items()) + ".",
         "",
     ]
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines), encoding="utf-8")
-    return path

@@ -121,3 +121,19 @@ def success_by_turn(success: Sequence[bool], turns: Sequence[int], max_turn: int
     s, t = np.asarray(success, dtype=bool), np.asarray(turns, dtype=float)
     n = max(s.size, 1)
     return [float(np.sum(s & (t <= k)) / n) for k in range(1, max_turn + 1)]
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (the smallest value with at least q% of the values at or below it)."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * q // 100))  # ceil(n q / 100)
+    return ordered[int(rank) - 1]
+
+
+def summarize(values: list[float]) -> dict[str, float]:
+    """Count, nearest-rank p50/p95/p99, max and mean of latencies (nan when there are none)."""
+    return {"n": len(values), "p50": percentile(values, 50), "p95": percentile(values, 95),
+            "p99": percentile(values, 99), "max": max(values, default=float("nan")),
+            "mean": sum(values) / len(values) if values else float("nan")}

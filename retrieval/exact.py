@@ -3,7 +3,8 @@ baseline, and what every vector index shares (the document text of an item, hits
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +12,9 @@ import numpy as np
 
 from retrieval.catalog import Catalog, Item
 from retrieval.embeddings import Embedder
+
+# (total, label) -> a context giving advance(n): how an entry point shows progress (rich lives outside retrieval).
+ProgressFactory = Callable[[int | None, str], AbstractContextManager[Callable[[int], None]]]
 
 MAX_VALUES_PER_KIND = 50
 
@@ -108,3 +112,9 @@ class MemoryVectorIndex:
 
     def similarities(self, vector: np.ndarray, rows: np.ndarray | Sequence[int]) -> np.ndarray:
         return similarities(self.vectors, vector, rows)
+
+
+@contextmanager
+def no_progress(total: int | None, label: str) -> Iterator[Callable[[int], None]]:
+    """The progress factory that shows nothing (entry points pass a real one, e.g. `evals.progress.progress_bar`)."""
+    yield lambda n: None

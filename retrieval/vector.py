@@ -18,8 +18,7 @@ import hashlib
 import json
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,16 +32,16 @@ import retrieval.publish as publishing
 from retrieval.exact import (  # noqa: F401 (MemoryVectorIndex: imported from here too)
     MAX_VALUES_PER_KIND,
     MemoryVectorIndex,
+    ProgressFactory,
     VectorHit,
     exact_search,
     item_document,
+    no_progress,
     similarities,
     single_thread_blas,
 )
 from retrieval.publish import IndexRefused, fsync_dir, read_manifest, verified, write_file
 
-# (total, label) -> a context giving advance(n): how an entry point shows progress (rich lives outside retrieval).
-ProgressFactory = Callable[[int | None, str], AbstractContextManager[Callable[[int], None]]]
 FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 PENDING = "build.pending"
@@ -398,9 +397,3 @@ class VectorStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-@contextmanager
-def no_progress(total: int | None, label: str) -> Iterator[Callable[[int], None]]:
-    """The progress factory that shows nothing (entry points pass a real one, e.g. `evals.progress.progress_bar`)."""
-    yield lambda n: None

@@ -1,5 +1,6 @@
 """The folders show the architecture: imports only point down `retrieval < agent, tools < conversation < evals
-< ui`, and no two top-level folders import each other (directly or round a cycle)."""
+< ui`, no two top-level folders import each other (directly or round a cycle), and modules and functions
+stay short."""
 
 from __future__ import annotations
 
@@ -46,3 +47,24 @@ def test_no_cycle_between_top_level_folders():
 
     cycles = sorted(folder for folder in LAYER if reaches(folder, folder, {folder}))
     assert not cycles, f"folders on an import cycle: {cycles} ({ {f: sorted(t) for f, t in edges.items()} })"
+
+
+MAX_MODULE_LINES, MAX_FUNCTION_LINES = 400, 60
+
+
+def _modules() -> list[Path]:
+    return [p for folder in LAYER for p in sorted((ROOT / folder).rglob("*.py"))]
+
+
+def test_short_modules_and_functions():
+    """No module over 400 lines and no function over 60 lines outside tests (CONVENTIONS: short modules)."""
+    long_modules = [f"{p.relative_to(ROOT)}: {n} lines" for p in _modules()
+                    if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES]
+    long_functions = []
+    for path in _modules():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = node.end_lineno - node.lineno + 1
+                if length > MAX_FUNCTION_LINES:
+                    long_functions.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}: {length} lines")
+    assert not long_modules and not long_functions, "\n".join(long_modules + long_functions)

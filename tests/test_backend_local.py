@@ -7,13 +7,8 @@ import json
 import pytest
 
 from agent.backends import build_chat_model
-from agent.backends.local import (
-    LocalChatModel,
-    _call_schema,
-    _StreamGate,
-    loads_lenient,
-    parse_tool_calls,
-)
+from agent.backends.local import LocalChatModel, _StreamGate
+from agent.backends.tool_calls import call_schema, loads_lenient, parse_tool_calls
 from agent.llm import LLMConfigError, LLMTimeout, Message, ToolSpec
 from conversation.settings import Settings
 
@@ -130,10 +125,10 @@ def test_forced_call_schema_puts_name_first_and_inlines_refs():
             "$defs": {"Item": {"type": "object", "properties": {"id": {"type": "integer"}}}},
         },
     )
-    schema = _call_schema([tool])
+    schema = call_schema([tool])
     assert list(schema["properties"]) == ["name", "arguments"]
     assert schema["properties"]["arguments"]["properties"]["item"]["properties"] == {"id": {"type": "integer"}}
-    assert "oneOf" in _call_schema([tool, SEARCH])
+    assert "oneOf" in call_schema([tool, SEARCH])
 
 
 # ---- build_chat_model misconfiguration (no model needed) ----

@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 from agent.llm import ChatModel, LLMTimeout, Message
 from agent.prompts import load_prompt
 from ui.cli import app as cli
-from evals.bench_serve import find_leaks, follow_up, opening, percentile, vocabulary
+from evals.bench_serve import find_leaks, follow_up, opening, vocabulary
+from evals.stats import percentile
 from evals.serve_server import DelayedChatModel
 from tests.api_support import write_tiny_catalog
 from tests.helpers import tiny_movies

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from conversation.linker import EntityLinker, Mention, mask_mentions, title_aliases
+from conversation.linker import EntityLinker, Mention, mask_mentions
+from conversation.titles import title_aliases
 from agent.state import Attr
 from retrieval.catalog import Catalog, Interaction, Item
 

@@ -10,13 +10,10 @@ grammar, so a call is always produced.
 
 from __future__ import annotations
 
-import ast
 import codecs
 import contextlib
-import hashlib
 import json
 import logging
-import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -25,6 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from agent.backends.model_files import check_gguf_file
+from agent.backends.tool_calls import (
+    TOOL_OPEN,
+    call_schema,
+    forced_tools,
+    inline_refs,
+    parse_tool_calls,
+    template_message,
+    template_tool,
+)
 from agent.llm import (
     ChatReply,
     LLMConfigError,
@@ -32,7 +38,6 @@ from agent.llm import (
     LLMTimeout,
     Message,
     TokenCallback,
-    ToolCall,
     ToolSpec,
     Usage,
     ensure_real_calls_allowed,
@@ -40,7 +45,6 @@ from agent.llm import (
 
 log = logging.getLogger(__name__)
 
-TOOL_OPEN, TOOL_CLOSE = "<tool_call>", "</tool_call>"
 _STOP_STRINGS = ("<|im_end|>", "<|endoftext|>")
 _PREFILL_CHUNK = 128  # prompt tokens evaluated between two deadline checks
 # Used only when a GGUF carries no chat template: plain ChatML, which most instruct models accept.
@@ -95,9 +99,9 @@ class LocalChatModel:
         started = time.perf_counter()
         deadline = time.monotonic() + (timeout_s or self.default_timeout_s)
         tools = [] if tool_choice == "none" else list(tools or [])
-        forced = _forced_tools(tools, tool_choice)
+        forced = forced_tools(tools, tool_choice)
         prompt = self.render(messages, tools)
-        schema = _call_schema(forced) if forced else json_schema
+        schema = call_schema(forced) if forced else json_schema
         if forced:
             prompt += TOOL_OPEN + "\n"
         with self._lock:
@@ -139,8 +143,8 @@ class LocalChatModel:
     def render(self, messages: Sequence[Message], tools: Sequence[ToolSpec] = ()) -> str:
         """The prompt text for these messages and tools, from the model's own chat template."""
         rendered = self._formatter(
-            messages=[_template_message(m) for m in messages],
-            tools=[_template_tool(t) for t in tools] or None,
+            messages=[template_message(m) for m in messages],
+            tools=[template_tool(t) for t in tools] or None,
         )
         return rendered.prompt
 
@@ -222,7 +226,7 @@ class LocalChatModel:
         key = json.dumps(schema, sort_keys=True)
         if key not in self._grammars:
             try:
-                self._grammars[key] = LlamaGrammar.from_json_schema(json.dumps(_inline_refs(schema)), verbose=False)
+                self._grammars[key] = LlamaGrammar.from_json_schema(json.dumps(inline_refs(schema)), verbose=False)
             except (ValueError, KeyError, TypeError) as exc:
                 raise LLMError(f"cannot turn this JSON schema into a grammar: {exc}") from exc
         return self._grammars[key]
@@ -330,153 +334,3 @@ class _StreamGate:
         if end > self._sent:
             self._on_token(text[self._sent : end])
             self._sent = end
-
-
-def _forced_tools(tools: list[ToolSpec], tool_choice: str | None) -> list[ToolSpec]:
-    if not tools or tool_choice in (None, "auto", "none"):
-        return []
-    if tool_choice == "required":
-        return tools
-    chosen = [t for t in tools if t.name == tool_choice]
-    if not chosen:
-        raise LLMError(f"tool_choice {tool_choice!r} is not one of the tools offered: {[t.name for t in tools]}")
-    return chosen
-
-
-def _call_schema(tools: list[ToolSpec]) -> dict[str, Any]:
-    """JSON schema of one Qwen tool-call object for any of `tools` (name first, then arguments)."""
-    variants = [
-        {
-            "type": "object",
-            "properties": {"name": {"const": t.name}, "arguments": _inline_refs(t.parameters)},
-            "required": ["name", "arguments"],
-        }
-        for t in tools
-    ]
-    return variants[0] if len(variants) == 1 else {"oneOf": variants}
-
-
-def _inline_refs(schema: Any, defs: dict[str, Any] | None = None, depth: int = 0) -> Any:
-    """Replace local `#/$defs/X` references by their definitions (recursion cut at depth 8)."""
-    if isinstance(schema, list):
-        return [_inline_refs(s, defs, depth) for s in schema]
-    if not isinstance(schema, dict):
-        return schema
-    defs = {**(defs or {}), **schema.get("$defs", {}), **schema.get("definitions", {})}
-    ref = schema.get("$ref")
-    if isinstance(ref, str) and ref.rsplit("/", 1)[-1] in defs:
-        return _inline_refs(defs[ref.rsplit("/", 1)[-1]], defs, depth + 1) if depth < 8 else {}
-    return {k: _inline_refs(v, defs, depth) for k, v in schema.items() if k not in ("$defs", "definitions")}
-
-
-def _template_message(message: Message) -> dict[str, Any]:
-    data: dict[str, Any] = {"role": message.role, "content": message.content or ""}
-    if message.tool_calls:
-        data["tool_calls"] = [
-            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
-            for c in message.tool_calls
-        ]
-    if message.role == "tool":
-        data["tool_call_id"] = message.tool_call_id
-        data["name"] = message.name
-    return data
-
-
-def _template_tool(tool: ToolSpec) -> dict[str, Any]:
-    return {
-        "type": "function",
-        "function": {"name": tool.name, "description": tool.description, "parameters": tool.parameters},
-    }
-
-
-# ---- parsing Qwen-style tool calls out of generated text (pure functions; no model needed) ----
-
-_BLOCK = re.compile(re.escape(TOOL_OPEN) + r"(.*?)(?:" + re.escape(TOOL_CLOSE) + r"|(?=" + re.escape(TOOL_OPEN) + r")|\Z)", re.S)
-_FENCE = re.compile(r"^```(?:json)?\s*|\s*```$")
-
-
-def parse_tool_calls(text: str, tools: Sequence[ToolSpec]) -> tuple[str, list[ToolCall]]:
-    """Split model output into (plain text, tool calls); tolerant of the usual small-model slips.
-
-    Accepts several `<tool_call>` blocks, a missing closing tag, code fences, single quotes, trailing
-    text after the JSON, `arguments` given as a JSON string, and a bare JSON call without tags. Calls
-    to tools not offered are dropped.
-    """
-    known = {t.name for t in tools}
-    bodies = [m.group(1) for m in _BLOCK.finditer(text)]
-    rest = _BLOCK.sub("", text).replace(TOOL_CLOSE, "").strip()
-    if not bodies:
-        # Small models sometimes drop the tags and write the bare call object.
-        bare = _FENCE.sub("", rest)
-        obj = loads_lenient(bare) if bare.startswith("{") else None
-        call = _as_call(obj, 0) if isinstance(obj, dict) else None
-        if call is not None and (not known or call.name in known):
-            return "", [call]
-        return rest, []
-    calls: list[ToolCall] = []
-    for index, body in enumerate(bodies):
-        obj = loads_lenient(_FENCE.sub("", body.strip()))
-        call = _as_call(obj, index) if isinstance(obj, dict) else None
-        if call is None:
-            log.warning("dropping unparseable tool call: %.200r", body)
-        elif known and call.name not in known:
-            log.warning("dropping call to unknown tool %r", call.name)
-        else:
-            calls.append(call)
-    return rest, calls
-
-
-def _as_call(obj: dict[str, Any], index: int) -> ToolCall | None:
-    if isinstance(obj.get("function"), dict):
-        obj = obj["function"]
-    name = obj.get("name")
-    args = obj.get("arguments", obj.get("parameters", {}))
-    if isinstance(args, str):
-        args = loads_lenient(args) if args.strip() else {}
-    if not isinstance(name, str) or not name.strip() or not isinstance(args, dict):
-        return None
-    digest = hashlib.sha1(f"{index}:{name}:{json.dumps(args, sort_keys=True, default=str)}".encode()).hexdigest()
-    return ToolCall(id=f"call_{digest[:12]}", name=name.strip(), arguments=args)
-
-
-def loads_lenient(text: str) -> Any:
-    """Parse JSON the way small models write it; None if nothing sensible can be read."""
-    text = text.strip()
-    start = min((i for i in (text.find("{"), text.find("[")) if i >= 0), default=-1)
-    if start < 0:
-        return None
-    candidate = text[start:]
-    for attempt in (candidate, candidate + "}", candidate + "}}"):
-        try:
-            return json.JSONDecoder().raw_decode(attempt)[0]  # raw_decode ignores trailing text
-        except ValueError:
-            pass
-    pythonish = re.sub(r"\btrue\b", "True", re.sub(r"\bfalse\b", "False", re.sub(r"\bnull\b", "None", candidate)))
-    for attempt in (pythonish, pythonish + "}", pythonish + "}}"):
-        try:
-            return ast.literal_eval(_balanced_prefix(attempt))
-        except (ValueError, SyntaxError, MemoryError, RecursionError):
-            pass
-    return None
-
-
-def _balanced_prefix(text: str) -> str:
-    """The text up to where its first bracket closes (ignoring brackets inside quotes)."""
-    depth, quote, escaped = 0, "", False
-    for i, ch in enumerate(text):
-        if quote:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == quote:
-                quote = ""
-        elif ch in "'\"":
-            quote = ch
-        elif ch in "{[":
-            depth += 1
-        elif ch in "}]":
-            depth -= 1
-            if depth == 0:
-                return text[: i + 1]
-    return text

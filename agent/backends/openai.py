@@ -16,7 +16,7 @@ import openai
 from pydantic import SecretStr
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_after_delay, wait_random_exponential
 
-from agent.backends.local import loads_lenient
+from agent.backends.tool_calls import loads_lenient
 from agent.llm import (
     ChatReply,
     LLMConfigError,

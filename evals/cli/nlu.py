@@ -39,12 +39,45 @@ def eval_nlu(
 
     The LLM and combined readers send the same request for a message; through the response cache the
     model answers it once, and a rerun replays every answer."""
-    from agent.prompts import load_prompt
-    from conversation.nlu import Lexicon, understand
-    from conversation.nlu_llm import AttributeShortlist, needs_llm
     from conversation.settings import Settings
-    from agent.state import ConvState
-    from evals.nlu_eval import MODES, SETS, Reader, askable_attributes, load_examples, predict, score, write_nlu_report
+    from evals.nlu_eval import SETS, load_examples, write_nlu_report
+
+    chosen, chosen_sets, multilingual = _choices(modes, sets)
+    settings = Settings()
+    by_set = {name: load_examples(SETS[name])[:limit] for name in chosen_sets if name != "multilingual"}
+    if multilingual:
+        by_set["multilingual"] = load_examples(SETS["multilingual"])[:limit]
+    examples = [e for block in by_set.values() for e in block]
+    model, prompt, readers = _readers(examples, chosen, settings, cache=None if no_cache else cache,
+                                      uses_cache=not no_cache, model_factory=model_factory,
+                                      catalog_loader=catalog_loader)
+    if multilingual:
+        block = by_set.pop("multilingual")
+        path = run_multilingual(block, chosen, readers, model=model, prompt=prompt, modes_arg=modes, path=multilingual_report)
+        err.print(f"report written to {path}")
+        if not by_set:
+            return
+    calls: list = []
+    blocks = {name: _score_set(name, block, chosen, readers, model, prompt, calls) for name, block in by_set.items()}
+    result = {"command": "concierge eval nlu" + (f" --modes {modes}" if modes else "")
+              + (f" --sets {sets}" if sets != "labelled,heldout,heldout-2" else ""),
+              "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "sets": blocks}
+    if calls:
+        result["llm"] = _llm_summary(calls, model)
+    path = write_nlu_report(result, report)
+    if json:
+        print(jsonlib.dumps({**result, "report": str(path)}))
+        return
+    for set_name, block in blocks.items():
+        for mode, row in block["modes"].items():
+            err.print(f"{set_name} {mode}: F1 all {row['all']['f1']:.3f} (liked {row['liked']['f1']:.3f}, "
+                      f"disliked {row['disliked']['f1']:.3f})")
+    err.print(f"report written to {path}")
+
+
+def _choices(modes: str | None, sets: str) -> tuple[list[str], list[str], bool]:
+    """The readers and message sets asked for (unknown names refused), and whether the multilingual set is one."""
+    from evals.nlu_eval import MODES, SETS
 
     multilingual = "multilingual" in sets.split(",")
     chosen = [m.strip() for m in (modes or DEFAULT_MODES[multilingual]).split(",") if m.strip()]
@@ -55,17 +88,22 @@ def eval_nlu(
     if not chosen_sets or set(chosen_sets) - set(SETS):
         err.print(f"[bold red]error:[/] --sets takes {', '.join(SETS)}; got {sets!r}")
         raise typer.Exit(2)
-    settings = Settings()
-    by_set = {name: load_examples(SETS[name])[:limit] for name in chosen_sets if name != "multilingual"}
-    if multilingual:
-        by_set["multilingual"] = load_examples(SETS["multilingual"])[:limit]
-    examples = [e for block in by_set.values() for e in block]
-    uses_llm = any(m not in ("matcher", "reader-matcher") for m in chosen)
+    return chosen, chosen_sets, multilingual
+
+
+def _readers(examples, chosen: list[str], settings, *, cache: Path | None, uses_cache: bool,
+             model_factory: ModelFactory, catalog_loader: CatalogLoader):
+    """The model and prompt (when a reader needs the LLM) and each dataset's readers by mode."""
+    from agent.prompts import load_prompt
+    from conversation.nlu import Lexicon
+    from conversation.nlu_llm import AttributeShortlist
+    from evals.nlu_eval import Reader, askable_attributes
+
     model, prompt, embedder = None, None, None
-    if uses_llm:
+    if any(m not in ("matcher", "reader-matcher") for m in chosen):
         from retrieval.embeddings import SentenceTransformerEmbedder
 
-        store = None if no_cache else (cache or settings.data_dir / "llm-cache.sqlite3")
+        store = (cache or settings.data_dir / "llm-cache.sqlite3") if uses_cache else None
         model, prompt = cached_model(settings, store, model_factory=model_factory), load_prompt("extract.v1")
         embedder = SentenceTransformerEmbedder(settings.embedding_model_path)
     readers = {}
@@ -79,49 +117,39 @@ def eval_nlu(
 
             by_mode["reader-product"] = build_service(settings, catalog=catalog, model=model, embedder=embedder)
         readers[name] = Reader(lexicon, shortlist, by_mode)
-    if multilingual:
-        block = by_set.pop("multilingual")
-        path = run_multilingual(block, chosen, readers, model=model, prompt=prompt, modes_arg=modes, path=multilingual_report)
-        err.print(f"report written to {path}")
-        if not by_set:
-            return
-    calls: list = []
-    blocks = {}
-    for set_name, block in by_set.items():
-        result_modes = {}
-        asks = [needs_llm(understand(ex.text, ConvState(session_id="nlu-eval"), readers[ex.dataset].lexicon), ex.text)
-                for ex in block]
-        sent: list[dict] = []  # what the combined reader made of each message it asked the LLM about
-        for mode in chosen:
-            predictions = [predict(mode, ex, readers[ex.dataset], model=model, prompt=prompt,
-                                   on_llm=None if mode.startswith("reader") else calls.append)
-                           for ex in track(block, description=f"{set_name}: {mode} reader", console=err,
-                                           disable=mode == "matcher")]
-            result_modes[mode] = score(block, predictions)
-            if mode == "combined":
-                sent = [{"text": ex.text, "gold": [sorted(ex.liked), sorted(ex.disliked)], "read": [sorted(p[0]), sorted(p[1])]}
-                        for ex, p, ask in zip(block, predictions, asks, strict=True) if ask]
-        blocks[set_name] = {"examples": len(block), "by_dataset": dict(Counter(e.dataset for e in block)),
-                            "modes": result_modes, "llm_asked": sum(asks) if "combined" in chosen else None,
-                            "llm_messages": sent}
-    result = {"command": "concierge eval nlu" + (f" --modes {modes}" if modes else "")
-              + (f" --sets {sets}" if sets != "labelled,heldout,heldout-2" else ""),
-              "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "sets": blocks}
-    if calls:
-        answered = [c.trace.latency_s for c in calls if c.trace is not None]  # cached calls carry their recorded latency
-        cache = getattr(model, "cache", None)
-        hits = cache.hits if cache is not None else 0
-        result["llm"] = {"model": model.name, "calls": len(calls), "fallbacks": sum(c.fallback is not None for c in calls),
-                         "cache_hits": hits, "mean_latency_s": sum(answered) / max(len(answered), 1)}
-    path = write_nlu_report(result, report)
-    if json:
-        print(jsonlib.dumps({**result, "report": str(path)}))
-        return
-    for set_name, block in blocks.items():
-        for mode, row in block["modes"].items():
-            err.print(f"{set_name} {mode}: F1 all {row['all']['f1']:.3f} (liked {row['liked']['f1']:.3f}, "
-                      f"disliked {row['disliked']['f1']:.3f})")
-    err.print(f"report written to {path}")
+    return model, prompt, readers
+
+
+def _score_set(set_name: str, block, chosen: list[str], readers, model, prompt, calls: list) -> dict:
+    """One message set read by every chosen reader: scores, and what the combined reader sent to the LLM."""
+    from agent.state import ConvState
+    from conversation.nlu import understand
+    from conversation.nlu_llm import needs_llm
+    from evals.nlu_eval import predict, score
+
+    result_modes = {}
+    asks = [needs_llm(understand(ex.text, ConvState(session_id="nlu-eval"), readers[ex.dataset].lexicon), ex.text)
+            for ex in block]
+    sent: list[dict] = []  # what the combined reader made of each message it asked the LLM about
+    for mode in chosen:
+        predictions = [predict(mode, ex, readers[ex.dataset], model=model, prompt=prompt,
+                               on_llm=None if mode.startswith("reader") else calls.append)
+                       for ex in track(block, description=f"{set_name}: {mode} reader", console=err,
+                                       disable=mode == "matcher")]
+        result_modes[mode] = score(block, predictions)
+        if mode == "combined":
+            sent = [{"text": ex.text, "gold": [sorted(ex.liked), sorted(ex.disliked)], "read": [sorted(p[0]), sorted(p[1])]}
+                    for ex, p, ask in zip(block, predictions, asks, strict=True) if ask]
+    return {"examples": len(block), "by_dataset": dict(Counter(e.dataset for e in block)),
+            "modes": result_modes, "llm_asked": sum(asks) if "combined" in chosen else None, "llm_messages": sent}
+
+
+def _llm_summary(calls: list, model) -> dict:
+    answered = [c.trace.latency_s for c in calls if c.trace is not None]  # cached calls carry their recorded latency
+    cache = getattr(model, "cache", None)
+    return {"model": model.name, "calls": len(calls), "fallbacks": sum(c.fallback is not None for c in calls),
+            "cache_hits": cache.hits if cache is not None else 0,
+            "mean_latency_s": sum(answered) / max(len(answered), 1)}
 
 
 def message_readers(lexicon, shortlist, model, prompt, settings) -> dict:

@@ -28,6 +28,19 @@ class Ranker(str, Enum):
     popularity = "popularity"
 
 
+CacheOption = Annotated[Path | None, typer.Option(
+    help="llm mode: LLM response cache (SQLite) that stores every call and replays those it holds; `concierge ab "
+         "--cache` with the same file then replays the sessions of its arm with the same planner prompt.")]
+NegativeAnswersOption = Annotated[NegativeAnswers, typer.Option(
+    help="What a 'no' to an attribute does: prune removes every item with it (CPR's path); soft keeps them and "
+         "lowers their score per rejected attribute (as UNICORN's and SCPR's agents do; the penalty is tuned on "
+         "valid with --tune).")]
+RankerOption = Annotated[Ranker, typer.Option(
+    help="Item scores behind the policy: ease (trained on train) or popularity (an ablation).")]
+ReportOption = Annotated[Path | None, typer.Option(
+    help="Markdown report (default reports/rule-DATASET-MODE[-soft][-popularity].md).")]
+
+
 def eval_rule(
     dataset: Annotated[Dataset, typer.Option(help="UNICORN benchmark: lastfm (33 attributes) or lastfm_star (8,438).")],
     mode: Annotated[Mode, typer.Option(help="graph: CPR policy, no LLM. llm: the LLM planner over CPR's legal actions.")] = Mode.graph,
@@ -40,25 +53,16 @@ def eval_rule(
     data_root: Annotated[Path, typer.Option(help="Folder holding lastfm/ and lastfm_star/.")] = LASTFM_ROOT,
     fresh: Annotated[bool, typer.Option(help="Ignore results saved by an earlier, interrupted run.")] = False,
     planner_prompt: Annotated[str, typer.Option(help="llm mode: the planner's prompt id (planner.v1, planner.v2, planner.v3).")] = "planner.v3",
-    cache: Annotated[Path | None, typer.Option(help="llm mode: LLM response cache (SQLite) that stores every call and replays "
-                                                     "those it holds; `concierge ab --cache` with the same file then replays "
-                                                     "the sessions of its arm with the same planner prompt.")] = None,
-    negative_answers: Annotated[NegativeAnswers, typer.Option(
-        help="What a 'no' to an attribute does: prune removes every item with it (CPR's path); soft keeps them "
-             "and lowers their score per rejected attribute (as UNICORN's and SCPR's agents do; the penalty is "
-             "tuned on valid with --tune).")] = NegativeAnswers.prune,
-    ranker: Annotated[Ranker, typer.Option(help="Item scores behind the policy: ease (trained on train) or "
-                                                "popularity (an ablation).")] = Ranker.ease,
-    report: Annotated[Path | None, typer.Option(help="Markdown report (default "
-                                                     "reports/rule-DATASET-MODE[-soft][-popularity].md).")] = None,
+    cache: CacheOption = None,
+    negative_answers: NegativeAnswersOption = NegativeAnswers.prune,
+    ranker: RankerOption = Ranker.ease,
+    report: ReportOption = None,
     json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
     *,
     model_factory: ModelFactory = build_chat_model,
 ) -> None:
     """Multi-round success on LastFM / LastFM*: SR@5/10/15, AT, hDCG with 95% CIs (resumable)."""
     from conversation.settings import Settings
-    from evals.rule_eval import finished_pairs, run_sessions
-
     settings = Settings()
     bench, pairs = _load(dataset.value, data_root, settings.data_dir, split=split, limit=limit, seed=seed,
                          popularity=ranker is Ranker.popularity)
@@ -76,25 +80,16 @@ def eval_rule(
     def results_of(mode_tag: str) -> Path:  # a file name safe on every system (the model name holds a colon)
         return runs / re.sub(r"[^A-Za-z0-9_.-]+", "_", f"rule-{dataset.value}-{mode_tag}-{sample}.jsonl")
 
-    results_file = results_of(f"{mode.value}{model_tag}")
-    if fresh and results_file.exists():
-        results_file.unlink()
-    resumed = len(finished_pairs(results_file) & set(pairs))
     started = datetime.now(timezone.utc)
-    with _bar() as bar:
-        task = bar.add_task(f"{dataset.value} {mode.value} sessions", total=len(pairs))
-        results = run_sessions(bench, setup, pairs, seed=seed, workers=workers, results_file=results_file,
-                               on_progress=lambda n: bar.advance(task, n), model=model, mode=mode.value,
-                               chunk=100 if model is None else 1, planner_prompt=planner_prompt)
+    results, resumed = _play(bench, setup, pairs, results_of(f"{mode.value}{model_tag}"), fresh=fresh, seed=seed,
+                             workers=workers, model=model, mode=mode, planner_prompt=planner_prompt,
+                             label=f"{dataset.value} {mode.value} sessions")
     seconds = (datetime.now(timezone.utc) - started).total_seconds()
     beside = None
     if mode is Mode.llm:  # graph mode on the very same pairs and openings, for a paired comparison
         beside = _graph_beside(bench, setup, pairs, results, seed=seed, workers=workers, results_file=results_of("graph"))
-    command = _command(dataset, mode, split=split, limit=limit, seed=seed, planner_prompt=planner_prompt) + (
-        f" --negative-answers {variant}" if variant != "prune" else "") + (
-        f" --ranker {ranker.value}" if ranker is not Ranker.ease else "")
-    name = f"rule-{dataset.value}-{mode.value}" + ("" if variant == "prune" else f"-{variant}") + (
-        "" if ranker is Ranker.ease else f"-{ranker.value}")
+    command, name = _naming(dataset, mode, variant, ranker, split=split, limit=limit, seed=seed,
+                            planner_prompt=planner_prompt)
     out = {"command": command, "negative_answers": variant, "ranker": ranker.value,
            "date": started.isoformat(timespec="seconds"), "dataset": dataset.value,
            "mode": mode.value, "split": split, "limit": limit, "seed": seed, "workers": workers or "auto",
@@ -102,6 +97,33 @@ def eval_rule(
     _finish(out, results, seed=seed, setup=setup, tuned_from=tuned_from, model=model, beside=beside,
             planner_prompt=planner_prompt if mode is Mode.llm else None,
             report=report or Path("reports") / f"{name}.md", as_json=json)
+
+
+def _play(bench, setup, pairs, results_file: Path, *, fresh: bool, seed: int, workers: int, model, mode: Mode,
+          planner_prompt: str, label: str) -> tuple[list, int]:
+    """Play every pair not yet in `results_file` (all of them with `fresh`); the results and how many were kept."""
+    from evals.rule_eval import finished_pairs, run_sessions
+
+    if fresh and results_file.exists():
+        results_file.unlink()
+    resumed = len(finished_pairs(results_file) & set(pairs))
+    with _bar() as bar:
+        task = bar.add_task(label, total=len(pairs))
+        results = run_sessions(bench, setup, pairs, seed=seed, workers=workers, results_file=results_file,
+                               on_progress=lambda n: bar.advance(task, n), model=model, mode=mode.value,
+                               chunk=100 if model is None else 1, planner_prompt=planner_prompt)
+    return results, resumed
+
+
+def _naming(dataset: Dataset, mode: Mode, variant: str, ranker: Ranker, *, split: str, limit: int | None, seed: int,
+            planner_prompt: str) -> tuple[str, str]:
+    """The command that reproduces the run, and the report's name (rule-DATASET-MODE[-soft][-popularity])."""
+    command = _command(dataset, mode, split=split, limit=limit, seed=seed, planner_prompt=planner_prompt) + (
+        f" --negative-answers {variant}" if variant != "prune" else "") + (
+        f" --ranker {ranker.value}" if ranker is not Ranker.ease else "")
+    name = f"rule-{dataset.value}-{mode.value}" + ("" if variant == "prune" else f"-{variant}") + (
+        "" if ranker is Ranker.ease else f"-{ranker.value}")
+    return command, name
 
 
 def _sample_tag(setup, *, split: str, limit: int | None, seed: int, popularity: bool) -> str:
