@@ -44,9 +44,11 @@ def write_redial_report(result: dict[str, Any], path: Path) -> Path:
         lines += ["## Labels not named in the context", "", *metrics_table(s["not_in_context"]), ""]
     if result.get("halves"):
         lines += ["## Dialogs with even and odd ids", "",
-                  "One weight of the product (how much free-text wishes count, 0.3) was chosen by looking at the "
-                  "first 400 samples of dialogs with even ids; dialogs with odd ids were never looked at while "
-                  "building the product.", "", "| dialogs | samples | R@1 | R@10 | R@50 |", "|---|---|---|---|---|"]
+                  "Choices made by looking at dialogs with even ids: how much free-text wishes count (0.3, on the "
+                  "first 400 samples); the half weight of seen and mentioned items in the ranker's history, the "
+                  "3-year popularity window (on all even-id samples); the linker's rules "
+                  "(on the even dialogs of valid_data.jsonl). Dialogs with odd ids were never looked at, only "
+                  "scored: their row is the honest one.", "", "| dialogs | samples | R@1 | R@10 | R@50 |", "|---|---|---|---|---|"]
         for name, half in result["halves"].items():
             a = half["all"]
             lines.append(f"| {name} ids | {half['samples']} | " + " | ".join(
@@ -107,8 +109,8 @@ def write_linking_report(result: dict[str, Any], path: Path) -> Path:
         "documented R | P in markers |", "|---|---|---|---|---|---|---|---|---|---|",
         _linking_row("all", r), *[_linking_row(f"{h} ids", halves[h]) for h in ("even", "odd") if h in halves], "",
         "Dialogs are split by the parity of `conversationId`. The linker's rules and its constants "
-        "(`HALF_LIFE_DAYS`, `WELL_KNOWN`, `MIN_RARE` in `conversation/linker.py`) were chosen by reading errors and "
-        "scores of the even half only; the odd half was not looked at, only scored (it is the same valid file, so "
+        "(`WELL_KNOWN`, `MIN_RARE` in `conversation/linker.py`, `HALF_LIFE_DAYS` in `conversation/titles.py`) "
+        "were chosen by reading errors and scores of the even half only; the odd half was not looked at, only scored (it is the same valid file, so "
         "this is a check, not a clean test split). Examples below come from even dialogs.", "",
         "## Links counted wrong (strict), by kind", "",
         "| kind | all | even | odd |", "|---|---|---|---|",
