@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import logging
 import queue
+import re
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -52,16 +53,20 @@ def cards_html(result: TurnResult) -> str:
 def chat_text(result: TurnResult) -> str:
     """The bot's message in the transcript: the lead sentence, then the items as a short numbered list."""
     if not result.action.items:
-        return result.text
-    lead = result.lead
-    titles = "\n".join(f"{n}. **{r.title}**" for n, r in enumerate(result.action.items, 1))
-    return f"{lead}\n\n{titles}"
+        return _plain(result.text)
+    titles = "\n".join(f"{n}. {r.title}" for n, r in enumerate(result.action.items, 1))
+    return _plain(f"{result.lead}\n\n{titles}")
+
+
+def _plain(text: str) -> str:
+    """Text for the transcript, which renders neither Markdown nor (once escaped) HTML from data or the LLM."""
+    return html.escape(text, quote=False)
 
 
 def trace_markdown(result: TurnResult) -> str:
     """The trace panel: what was understood, tools called, LLM calls, fallbacks and latency."""
     trace = result.trace
-    asked = f" about **{result.action.attribute}**" if result.action.attribute else ""
+    asked = f" about **{_cell(str(result.action.attribute))}**" if result.action.attribute else ""
     understood = "; ".join(f"{key}: {_cell(str(value))}" for key, value in trace.understood.items() if value)
     lines = [
         f"**Turn {result.turn}**: {result.action.kind}{asked} in **{trace.latency_s * 1000:.0f} ms**, "
@@ -86,8 +91,13 @@ def trace_markdown(result: TurnResult) -> str:
     return "\n".join(lines)
 
 
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~&:])")
+
+
 def _cell(text: str) -> str:
-    return html.escape(text.replace("\n", " ")[:160])
+    """Catalog, person or LLM text inside the Markdown panels: one line, every Markdown and HTML character
+    backslash-escaped, so it shows as the characters it is (no image, link, heading or tag from data)."""
+    return _MARKDOWN.sub(r"\\\1", text.replace("\n", " ")[:160])
 
 
 def stream_turn(service: ConversationService, session_id: str, text: str) -> Iterator[str | TurnResult]:
@@ -115,7 +125,7 @@ def _quick_updates(result: TurnResult | None) -> list[Any]:
     if not asking:
         return [gr.update(visible=False), gr.update(value="")] + [gr.update(visible=False)] * QUICK_SLOTS
     attr, options = result.action.attribute, result.action.options[:QUICK_SLOTS]
-    caption = f"Quick reply about **{attr.type}: {attr.value}**" if attr else "Quick reply"
+    caption = f"Quick reply about **{_cell(attr.type)}: {_cell(attr.value)}**" if attr else "Quick reply"
     buttons = [gr.update(value=options[i], visible=True) if i < len(options) else gr.update(visible=False)
                for i in range(QUICK_SLOTS)]
     return [gr.update(visible=True), gr.update(value=caption)] + buttons
@@ -132,7 +142,7 @@ def make_handler(service: ConversationService):
             return
         if session_id is None:
             session_id = service.start()
-        history += [{"role": "user", "content": text}, {"role": "assistant", "content": ""}]
+        history += [{"role": "user", "content": _plain(text)}, {"role": "assistant", "content": ""}]
         yield [history, session_id, "", gr.update(), gr.update(), gr.update()] + _quick_updates(None)
         try:
             streamed = ""
@@ -143,7 +153,7 @@ def make_handler(service: ConversationService):
                            part.trace.model_dump(mode="json")] + _quick_updates(part)
                     return
                 streamed += part
-                history[-1] = {"role": "assistant", "content": streamed}
+                history[-1] = {"role": "assistant", "content": _plain(streamed)}
                 yield [history, session_id, "", gr.update(), gr.update(), gr.update()] + [gr.update()] * (
                     QUICK_SLOTS + 2)
         except Exception as exc:  # logged with its traceback, shown to this user as a short error toast
@@ -165,11 +175,14 @@ def _stream_or_restart(service: ConversationService, session_id: str, text: str)
 def build_ui(service: ConversationService) -> gr.Blocks:
     """The chat page: conversation, quick replies for the asked attribute, item cards and a trace panel."""
     with gr.Blocks(title="Concierge") as demo:
-        gr.Markdown(f"## Concierge\nAsk for something from **{service.catalog.name}** ({len(service.catalog):,} items).")
+        gr.Markdown(f"## Concierge\nAsk for something from **{_cell(service.catalog.name)}** "
+                    f"({len(service.catalog):,} items).")
         session = gr.State(None)  # this browser tab's conversation id: per user, never a module global
         with gr.Row():
             with gr.Column(scale=3):
-                chatbot = gr.Chatbot(label="Conversation", height=440, elem_id="chat", feedback_options=None)
+                # Plain text: the transcript holds the person's words, catalog titles and the LLM's sentence.
+                chatbot = gr.Chatbot(label="Conversation", height=440, elem_id="chat", feedback_options=None,
+                                     render_markdown=False, sanitize_html=True)
                 with gr.Row(visible=False, elem_id="quick-replies") as quick_row:
                     caption = gr.Markdown(elem_id="asked")
                     quick = [gr.Button("", size="sm", visible=False, min_width=80) for _ in range(QUICK_SLOTS)]
