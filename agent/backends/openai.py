@@ -16,7 +16,7 @@ import openai
 from pydantic import SecretStr
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_after_delay, wait_random_exponential
 
-from agent.backends.tool_calls import loads_lenient
+from agent.backends.tool_calls import loads_lenient, template_tool
 from agent.llm import (
     ChatReply,
     LLMConfigError,
@@ -87,7 +87,7 @@ class OpenAIChatModel:
             "temperature": temperature,
         }
         if tools:
-            request["tools"] = [_to_openai_tool(t) for t in tools]
+            request["tools"] = [template_tool(t) for t in tools]
             if tool_choice is not None:
                 request["tool_choice"] = _to_openai_tool_choice(tool_choice)
         if json_schema is not None:
@@ -235,11 +235,6 @@ def _to_openai_message(message: Message) -> dict[str, Any]:
     return data
 
 
-def _to_openai_tool(tool: ToolSpec) -> dict[str, Any]:
-    return {
-        "type": "function",
-        "function": {"name": tool.name, "description": tool.description, "parameters": tool.parameters},
-    }
 
 
 def _to_openai_tool_choice(tool_choice: str) -> str | dict[str, Any]:
