@@ -235,8 +235,6 @@ def _to_openai_message(message: Message) -> dict[str, Any]:
     return data
 
 
-
-
 def _to_openai_tool_choice(tool_choice: str) -> str | dict[str, Any]:
     if tool_choice in ("auto", "required", "none"):
         return tool_choice
