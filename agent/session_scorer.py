@@ -109,10 +109,10 @@ class SessionScorer:
         total = config.popularity_weight * self.popularity
         liked = self.graph.rows(state.liked_items)
         mark = time.perf_counter()
-        collaborative = self._collaborative(state, liked)
+        history = self._history(state)
+        collaborative = self._collaborative(state, history)
         if collaborative is not None:
             total = total + config.collaborative_weight * collaborative
-            history = self._history(state)
             calls.append(ToolCallTrace(name="rank_candidates", arguments={"history_ids": list(history)[:20]},
                                        observation=f"EASE item-item scores for a history of {len(history)} items "
                                                    f"({len(liked)} liked)",
@@ -142,11 +142,10 @@ class SessionScorer:
             self._cache.popitem(last=False)
         return result
 
-    def _collaborative(self, state: ConvState, liked: np.ndarray) -> np.ndarray | None:
+    def _collaborative(self, state: ConvState, history: dict[str, float]) -> np.ndarray | None:
         """EASE scores with the known user's history and the session's weighted items, scaled to [0, 1]."""
         if self.ranker is None or self._ranker_rows is None:
             return None
-        history = self._history(state)
         rows = self.ranker.history_rows(user_id=state.user_id, history_ids=history)
         if not len(rows):
             return None
